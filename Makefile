@@ -1,0 +1,26 @@
+# The README's two commands. Both build .venv from uv.lock first (uv is installed with pip if absent).
+PY      ?= python3
+UV      := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+VENV    := .venv
+MMRISK  := $(VENV)/bin/mmrisk
+DATA    := data/synthetic
+
+.PHONY: run test setup clean
+
+setup: $(VENV)/.synced
+
+$(VENV)/.synced: uv.lock pyproject.toml
+	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || $(PY) -m pip install --user --quiet uv
+	$(UV) sync --frozen --all-groups
+	@touch $@
+
+run: setup
+	$(MMRISK) data simulate --out $(DATA)
+	$(MMRISK) data validate $(DATA) --report $(DATA)/validation_report.csv
+
+test: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/pytest -n auto
+
+clean:
+	rm -rf $(VENV) data/synthetic

@@ -1,0 +1,154 @@
+"""The ``mmrisk`` command line: thin Typer commands that call one library function each.
+
+User mistakes (a missing file, a bad extract, a bad option) print one clear message on stderr and
+exit with status 1 (2 for usage errors); no tracebacks, and locals are never shown because they
+may hold patient data.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from mmrisk import __version__
+from mmrisk.exceptions import MMRiskError
+
+app = typer.Typer(
+    name="mmrisk",
+    help="Predict progression of multiple myeloma on lenalidomide maintenance after ASCT.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich",
+)
+data_app = typer.Typer(
+    help="Registry extracts: simulate a calibrated synthetic one, validate a real one.",
+    no_args_is_help=True,
+)
+app.add_typer(data_app, name="data")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class FileFormat(str, Enum):
+    parquet = "parquet"
+    csv = "csv"
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]Error:[/] {message}", highlight=False)
+    raise typer.Exit(code=code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"mmrisk {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
+) -> None:
+    """mmrisk: who progresses early on lenalidomide maintenance after ASCT."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False)],
+    )
+
+
+@data_app.command("simulate")
+def data_simulate(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the extract into.")],
+    n: Annotated[int, typer.Option(min=1, help="Number of patients.")] = 1256,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives identical files.")] = 42,
+    fmt: Annotated[FileFormat, typer.Option("--format", help="File format of the tables.")]
+    = FileFormat.parquet,
+    clean: Annotated[bool, typer.Option(
+        "--clean", help="Skip the data-quality defects of REGISTRY.md §6.")] = False,
+) -> None:
+    """Write a synthetic registry extract calibrated to the CMRG-DB results (REGISTRY.md).
+
+    Every table of the data contract, an ``analysis_view``, the ``truth_*`` files (clean latent
+    values and the list of injected defects; never show these to a model) and ``manifest.json``.
+    """
+    from mmrisk.registry import simulate_registry, summarize_extract
+
+    try:
+        manifest = simulate_registry(out_dir, n=n, seed=seed, fmt=fmt.value, clean=clean,
+                                     progress=True)
+    except MMRiskError as e:
+        _fail(str(e))
+    out.print(f"Wrote {manifest['n_patients']:,} patients to [bold]{out_dir}[/] "
+              f"({fmt.value}, seed {seed}{', clean' if clean else ''}).")
+    from mmrisk.registry import read_extract
+
+    _print_summary(summarize_extract(read_extract(out_dir)))
+
+
+def _print_summary(summary) -> None:
+    table = Table(title="Registry summary", show_header=True, header_style="bold")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    for name, value in summary.items():
+        table.add_row(name, value if isinstance(value, str) else f"{value:,.4g}")
+    out.print(table)
+
+
+@data_app.command("validate")
+def data_validate(
+    path: Annotated[Path, typer.Argument(
+        help="Extract: a folder of CSV/Parquet files (one per table) or an Excel workbook.")],
+    report: Annotated[Path | None, typer.Option(
+        "--report", help="Write every finding to this file (.csv or .json).")] = None,
+) -> None:
+    """Check an extract against the data contract; exit 1 if any error is found.
+
+    Checks required tables and columns, types, allowed codes, ranges, SI units, unique and
+    foreign keys, date precision and the order of dates. Every finding names the table, the row
+    (1 = first data row of the file), the column, the value and the check.
+    """
+    from mmrisk.registry import read_extract, validate_extract, write_report
+
+    try:
+        extract = read_extract(path)
+        findings = validate_extract(extract)
+    except MMRiskError as e:
+        _fail(str(e))
+    if report is not None:
+        try:
+            write_report(findings, report)
+        except MMRiskError as e:
+            _fail(str(e))
+    _print_findings(findings, path)
+    if (findings["severity"] == "error").any():
+        raise typer.Exit(code=1)
+
+
+def _print_findings(findings, path: Path) -> None:
+    n_err = int((findings["severity"] == "error").sum())
+    n_warn = int((findings["severity"] == "warning").sum())
+    if findings.empty:
+        out.print(f"[green]✓[/] {path}: no findings.")
+        return
+    grouped = (findings.groupby(["table", "column", "check", "severity"], dropna=False)
+               .size().reset_index(name="rows").sort_values(["severity", "rows"],
+                                                              ascending=[True, False]))
+    table = Table(title=f"Findings in {path}", header_style="bold")
+    for col in ("severity", "table", "column", "check", "rows"):
+        table.add_column(col, justify="right" if col == "rows" else "left")
+    for r in grouped.itertuples(index=False):
+        style = "red" if r.severity == "error" else "yellow"
+        table.add_row(f"[{style}]{r.severity}[/]", r.table, str(r.column), r.check, f"{r.rows:,}")
+    out.print(table)
+    colour = "red" if n_err else "yellow"
+    out.print(f"[{colour}]{n_err:,} error(s), {n_warn:,} warning(s)[/]")
