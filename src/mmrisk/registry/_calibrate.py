@@ -15,12 +15,16 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import brentq
 
-from mmrisk.registry._model import ModelParams, observed_endpoints, simulate_latent
+from mmrisk.registry._model import (
+    CALIBRATION_FILE,
+    ModelParams,
+    observed_endpoints,
+    simulate_latent,
+)
 
 __all__ = ["calibrate", "km_median", "TARGETS", "CALIBRATION_FILE"]
 
 TARGETS = {"pfs_median_no_lm": 34.6, "pfs_median_lm": 58.2, "os_median_no_lm": 98.0}
-CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 CALIBRATION_VERSION = "1.0"
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
 __all__ = ["ModelParams", "load_params", "simulate_latent", "MONTH_DAYS"]
 
 MONTH_DAYS = 30.4375
+CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 MPY = 12.0
 START_YEAR, LAST_T0, CUT = 2007.0, 2016.0 + 1 / 12, 2018.0 + 1 / 12  # data cut 2018-01-31
 ACCRUAL_WEIGHTS = np.array([0.03, 0.05, 0.07, 0.09, 0.11, 0.13, 0.15, 0.18, 0.19])
@@ -59,8 +60,7 @@ class ModelParams:
 
 def load_params() -> ModelParams:
     """The calibrated parameters shipped in the package (``calibration.json``)."""
-    text = resources.files("mmrisk.registry").joinpath("calibration.json").read_text()
-    data = json.loads(text)
+    data = json.loads(CALIBRATION_FILE.read_text())
     return ModelParams(**{k: data[k] for k in ("lam_prog", "beta_lm", "lam_pps")})
 
 
@@ -233,7 +233,8 @@ def simulate_latent(rng: np.random.Generator, n: int, p: ModelParams) -> dict:
     pps = p.lam_pps * (rng.exponential(1.0, n) / np.exp(lp_pps)) ** (1 / p.k_pps)
 
     s_death = np.where(progressed, s_prog + pps, s_nrm)
-    admin = (CUT - c["t0_year"]) * MPY  # from T0
+    # Last clinic visit before the data cut (0-1 month before it), from T0.
+    admin = (CUT - c["t0_year"]) * MPY - rng.uniform(0.0, 1.0, n)
     ltfu = rng.exponential(MPY / p.ltfu_per_year, n)  # from T0
     spm_stop = lm & (lm_end_reason == "SPM")
     c.update(

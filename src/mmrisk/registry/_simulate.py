@@ -1,0 +1,284 @@
+"""``simulate_registry``: write a synthetic CMRG-DB-like registry extract (REGISTRY.md).
+
+Patients are generated in fixed-size batches, each from its own child of one ``SeedSequence``,
+so the same seed gives byte-identical files, a larger ``n`` extends a smaller one's patients, and
+memory stays bounded (one batch in memory at a time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from mmrisk.exceptions import MMRiskError
+from mmrisk.registry import _tables as T
+from mmrisk.registry._analysis_view import analysis_view
+from mmrisk.registry._defects import TIER_FACTOR, inject_defects
+from mmrisk.registry._model import CALIBRATION_FILE, load_params, simulate_latent
+from mmrisk.registry._spec import TABLE_ORDER, TABLES
+
+__all__ = ["simulate_registry", "GENERATOR_VERSION", "BATCH_SIZE"]
+
+GENERATOR_VERSION = "1.0.0"
+BATCH_SIZE = 20_000
+log = logging.getLogger(__name__)
+
+TRUTH_COLUMNS = [
+    "age", "female", "iss", "ldh_high", "del17p", "t414", "t1416", "gain1q", "amp1q",
+    "egfr_lt30", "fitness", "frailty", "lp", "regimen", "second_induction", "mel140", "tandem",
+    "resp100", "mrd_tested", "mrd_neg", "lm", "t_asct", "t_lm_start", "t_lm_end", "lm_end_reason",
+    "progressed", "t_prog", "t_death", "t_obs_end", "lost", "admin", "ltfu",
+]
+
+
+class _Writer:
+    """Appends batches of one table to a Parquet or CSV file with a fixed schema."""
+
+    def __init__(self, path: Path, fmt: str, columns: list[str], dtypes: dict[str, str]):
+        self.path, self.fmt, self.columns = path, fmt, columns
+        self.schema = pa.schema([(c, _arrow_type(dtypes.get(c, "str"))) for c in columns])
+        self._w = None
+
+    def write(self, df: pd.DataFrame) -> None:
+        tbl = pa.Table.from_pandas(df[self.columns], schema=self.schema, preserve_index=False)
+        if self._w is None:
+            if self.fmt == "parquet":
+                self._w = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+            else:
+                self._w = pacsv.CSVWriter(self.path, self.schema)
+        self._w.write_table(tbl)
+
+    def close(self) -> None:
+        if self._w is None:  # no rows at all: still write the header / schema
+            self.write(pd.DataFrame({c: pd.Series([], dtype=object) for c in self.columns}))
+        self._w.close()
+
+
+def _arrow_type(kind: str) -> pa.DataType:
+    return {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}.get(kind, pa.string())
+
+
+def _table_dtypes(table: str) -> dict[str, str]:
+    return {c.name: c.dtype for c in TABLES[table].columns}
+
+
+def _coerce(df: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:
+    """Give every column the spec's type (nullable ints stay float-free via pandas Int64)."""
+    out = {}
+    for col in df.columns:
+        kind = dtypes.get(col, "str")
+        s = df[col]
+        if kind == "int":
+            out[col] = pd.array(pd.to_numeric(s).round(), dtype="Int64")
+        elif kind == "float":
+            out[col] = pd.to_numeric(s).astype(float)
+        elif kind == "bool":
+            out[col] = s.astype("boolean")
+        else:
+            out[col] = s.astype(object).where(s.notna(), None)
+    return pd.DataFrame(out)
+
+
+def _ids(start: int, n: int, width: int) -> np.ndarray:
+    return np.array([f"P{i:0{width}d}" for i in range(start + 1, start + n + 1)], dtype=object)
+
+
+def _batch(seed_seq, start, n, width, centers, params, clean):
+    """Generate one batch: clean tables, defects, analysis view and truth."""
+    rng = np.random.default_rng(seed_seq)
+    c = simulate_latent(rng, n, params)
+    T.prepare_days(c)
+    ids = _ids(start, n, width)
+    c["ids"] = ids
+    c["dup_ids"] = np.array([f"P{10 ** (width - 1) + start + i + 1:0{width}d}" for i in range(n)],
+                            dtype=object)
+    ci = rng.choice(len(centers), size=n, p=T.CENTER_WEIGHTS)
+    c["center_num"] = ci
+    c["center_id"] = centers["center_id"].to_numpy()[ci]
+    c["tier_factor"] = centers["data_quality_tier"].map(TIER_FACTOR).to_numpy()[ci]
+    c["fish_1q_from"] = centers["fish_1q_available_from"].to_numpy()[ci]
+    uln = centers["ldh_uln_U_L"].to_numpy()[ci]
+    T.second_line(rng, c)
+    t = {"patients": T.table_patients(rng, c, ids, centers)}
+    t["patients"]["_row"] = np.arange(n)
+    t["baseline_labs"] = T.table_baseline_labs(rng, c, ids, uln)
+    t["baseline_labs"]["_row"] = np.arange(n)
+    m0 = t["baseline_labs"]["serum_m_protein_g_L"].to_numpy(float)
+    t["cytogenetics"] = T.table_cytogenetics(rng, c, ids)
+    t["treatment_lines"] = T.table_treatment_lines(rng, c, ids)
+    t["transplants"] = T.table_transplants(rng, c, ids)
+    t["response_assessments"] = T.table_response_assessments(rng, c, m0)
+    sched = centers["lm_default_schedule"].to_numpy()[ci]
+    t["maintenance_episodes"], t["maintenance_dose_changes"] = T.table_maintenance(
+        rng, c, ids, sched)
+    t["disease_events"] = T.table_disease_events(rng, c, ids, m0)
+    t["spm"] = T.table_spm(rng, c, ids, params)
+    t["followup"] = T.table_followup(rng, c, ids)
+    t["followup"]["_row"] = np.arange(n)
+    # Defects use their own stream, so --clean leaves every clean value exactly as it is.
+    drng = np.random.default_rng(seed_seq.spawn(1)[0])
+    defects = None if clean else inject_defects(drng, t, c)
+    truth = pd.DataFrame({"patient_id": ids, "center_id": c["center_id"],
+                          **{k: c[k] for k in TRUTH_COLUMNS}})
+    view = analysis_view(t)
+    return t, view, truth, defects
+
+
+def simulate_registry(
+    out_dir: str | os.PathLike,
+    n: int = 1256,
+    seed: int = 42,
+    fmt: str = "parquet",
+    clean: bool = False,
+    progress: bool = False,
+    batch_size: int = BATCH_SIZE,
+) -> dict:
+    """Write a synthetic registry extract into ``out_dir``; return its manifest.
+
+    Parameters
+    ----------
+    out_dir : path
+        Folder to write (created if needed). Existing files of the same names are replaced.
+    n : int, default=1256
+        Number of patients (before the 0.5% duplicate registrations of §6.3).
+    seed : int, default=42
+        The same seed (and ``n``, ``fmt``, ``clean``) gives byte-identical files.
+    fmt : {"parquet", "csv"}, default="parquet"
+    clean : bool, default=False
+        Skip the missingness and data-quality defects of REGISTRY.md §6.
+    progress : bool, default=False
+        Show a rich progress bar over batches.
+    batch_size : int, default=20000
+        Patients per batch; part of the random stream, so changing it changes the data.
+
+    Returns
+    -------
+    dict
+        The manifest written to ``manifest.json`` (generator version, seed, n, row counts, and
+        the SHA-256 of every file).
+    """
+    if fmt not in ("parquet", "csv"):
+        raise MMRiskError(f"--format must be 'parquet' or 'csv', got {fmt!r}.")
+    if n < 1:
+        raise MMRiskError(f"n must be at least 1, got {n}.")
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise MMRiskError(f"Cannot create the output folder {out}: {e.strerror}.") from e
+    params = load_params()
+    root = np.random.SeedSequence(seed)
+    centers = T.table_centers(np.random.default_rng(root.spawn(1)[0]))
+    width = max(6, len(str(n)) + 1)
+    n_batches = -(-n // batch_size)
+    # Child i of a SeedSequence is the same whatever the number spawned: batch i is stable.
+    children = np.random.SeedSequence(seed, spawn_key=(1,)).spawn(n_batches)
+    writers = _open_writers(out, fmt)
+    counts = {name: 0 for name in writers}
+    for b in _progress(range(n_batches), progress, "Simulating registry"):
+        start = b * batch_size
+        t, view, truth, defects = _batch(children[b], start, min(batch_size, n - start), width,
+                                         centers, params, clean)
+        t["analysis_view"], t["truth_patients"] = view, truth
+        if defects is not None:
+            t["truth_defects"] = defects
+        for name, w in writers.items():
+            if name == "centers" or name not in t:
+                continue
+            df = _coerce(t[name].drop(columns=[c for c in t[name] if c.startswith("_")]),
+                         _dtypes(name))
+            w.write(df)
+            counts[name] += len(df)
+    writers["centers"].write(_coerce(centers, _dtypes("centers")))
+    counts["centers"] = len(centers)
+    for w in writers.values():
+        w.close()
+    if clean:
+        (out / f"truth_defects.{fmt}").unlink(missing_ok=True)
+    return _write_manifest(out, fmt, n, seed, clean, counts, params, batch_size)
+
+
+def _dtypes(name: str) -> dict[str, str]:
+    if name in TABLES:
+        return _table_dtypes(name)
+    return {}
+
+
+def _open_writers(out: Path, fmt: str) -> dict[str, _Writer]:
+    writers = {}
+    for name in TABLE_ORDER:
+        writers[name] = _Writer(out / f"{name}.{fmt}", fmt, TABLES[name].column_names,
+                                _table_dtypes(name))
+    view_cols = ["patient_id", "center_id", "t0", "asct_date", "lm_group_itt", "lm_start",
+                 "pfs_months_from_t0", "pfs_event", "os_months_from_t0", "os_event",
+                 "pfs_months_from_lm_start", "pfs_event_from_lm_start"]
+    view_types = {"lm_group_itt": "bool", "pfs_event": "bool", "os_event": "bool",
+                  "pfs_event_from_lm_start": "bool", "pfs_months_from_t0": "float",
+                  "os_months_from_t0": "float", "pfs_months_from_lm_start": "float"}
+    writers["analysis_view"] = _Writer(out / f"analysis_view.{fmt}", fmt, view_cols, view_types)
+    truth_types = {k: "float" for k in TRUTH_COLUMNS}
+    truth_types.update({k: "bool" for k in ("female", "ldh_high", "del17p", "t414", "t1416",
+                                             "gain1q", "amp1q", "egfr_lt30", "second_induction",
+                                             "mel140", "tandem", "mrd_tested", "mrd_neg", "lm",
+                                             "progressed", "lost")})
+    truth_types.update({"iss": "int", "regimen": "str", "resp100": "str", "lm_end_reason": "str"})
+    writers["truth_patients"] = _Writer(out / f"truth_patients.{fmt}", fmt,
+                                        ["patient_id", "center_id", *TRUTH_COLUMNS], truth_types)
+    writers["truth_defects"] = _Writer(
+        out / f"truth_defects.{fmt}", fmt,
+        ["defect", "table", "patient_id", "column", "detectable", "severity"],
+        {"detectable": "bool"})
+    return writers
+
+
+def _progress(it, show: bool, label: str):
+    if not show:
+        yield from it
+        return
+    from rich.progress import track
+
+    yield from track(it, description=label, transient=True)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _write_manifest(out, fmt, n, seed, clean, counts, params, batch_size) -> dict:
+    from mmrisk import __version__
+
+    files = {}
+    for name in sorted(counts):
+        path = out / f"{name}.{fmt}"
+        if path.exists():
+            files[path.name] = {"rows": counts[name], "sha256": _sha256(path)}
+    calib = json.loads(CALIBRATION_FILE.read_text())
+    manifest = {
+        "generator": "mmrisk.registry.simulate_registry",
+        "generator_version": GENERATOR_VERSION,
+        "mmrisk_version": __version__,
+        "calibration_version": calib.get("version"),
+        "calibrated_parameters": {k: calib[k] for k in ("lam_prog", "beta_lm", "lam_pps")},
+        "seed": seed,
+        "n_patients": n,
+        "batch_size": batch_size,
+        "format": fmt,
+        "clean": clean,
+        "tables": list(TABLE_ORDER),
+        "files": files,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
