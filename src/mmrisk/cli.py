@@ -8,7 +8,7 @@ may hold patient data.
 from __future__ import annotations
 
 import logging
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -37,7 +37,7 @@ out = Console()
 err = Console(stderr=True)
 
 
-class FileFormat(str, Enum):
+class FileFormat(StrEnum):
     parquet = "parquet"
     csv = "csv"
 
@@ -70,7 +70,8 @@ def main(
 def data_simulate(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the extract into.")],
     n: Annotated[int, typer.Option(min=1, help="Number of patients.")] = 1256,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives identical files.")] = 42,
+    seed: Annotated[int, typer.Option(
+        help="Random seed: the same seed gives identical files.")] = 42,
     fmt: Annotated[FileFormat, typer.Option("--format", help="File format of the tables.")]
     = FileFormat.parquet,
     clean: Annotated[bool, typer.Option(
@@ -93,6 +94,28 @@ def data_simulate(
     from mmrisk.registry import read_extract
 
     _print_summary(summarize_extract(read_extract(out_dir)))
+
+
+@data_app.command("calibrate")
+def data_calibrate(
+    n: Annotated[int, typer.Option(min=1000, help="Simulated patients per evaluation.")] = 300_000,
+    seed: Annotated[int, typer.Option(help="Seed of the calibration cohort.")] = 11,
+    write: Annotated[bool, typer.Option(
+        "--write/--dry-run", help="Rewrite the package's calibration.json (default: dry run).")]
+    = False,
+) -> None:
+    """Re-run the REGISTRY.md §5.4 root-finding (Brent) for λ_prog, β_LM and λ_pps.
+
+    Targets: KM median PFS from induction 34.6 (no LM) and 58.2 months (LM), OS 98 months (no
+    LM). Deterministic: the same n and seed give the same file. Takes about a minute.
+    """
+    from mmrisk.registry._calibrate import CALIBRATION_FILE, calibrate, write_calibration
+
+    result = calibrate(n=n, seed=seed, log=lambda msg: err.print(msg, highlight=False))
+    out.print_json(data=result)
+    if write:
+        write_calibration(result)
+        out.print(f"Wrote {CALIBRATION_FILE}")
 
 
 def _print_summary(summary) -> None:

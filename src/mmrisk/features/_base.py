@@ -108,8 +108,7 @@ def category_column(
     if bad.any():
         value = col[bad].iloc[0]
         raise ValueError(
-            f"{owner}: column {name!r} holds {value!r}; expected one of {list(allowed)} "
-            f"or missing."
+            f"{owner}: column {name!r} holds {value!r}; expected one of {list(allowed)} or missing."
         )
     values = col.astype(object).to_numpy(copy=True)
     values[missing] = None
@@ -135,6 +134,56 @@ def resolve_unique(possible: Sequence[np.ndarray], values: Sequence[float]) -> n
     n_possible = stack.sum(axis=0)
     chosen = np.asarray(values, dtype="float64")[np.argmax(stack, axis=0)]
     return np.where(n_possible == 1, chosen, np.nan)
+
+
+def resolve_refs(
+    refs: Sequence[ColumnRef], names: Sequence[str], owner: str
+) -> dict[ColumnRef, str]:
+    """Map column references (names or positions) to the column names of ``names``.
+
+    Parameters
+    ----------
+    refs : sequence of str or int
+        Column names or positions.
+    names : sequence of str
+        The columns of the input.
+    owner : str
+        Name of the calling estimator, used in the error message.
+
+    Returns
+    -------
+    dict
+        Each reference mapped to its column name.
+
+    Raises
+    ------
+    ValueError
+        If a name is not among ``names`` or a position is out of range.
+    """
+    resolved: dict[ColumnRef, str] = {}
+    unnamed = list(names) == default_feature_names(len(names))
+    for ref in refs:
+        if isinstance(ref, str):
+            if ref not in names:
+                hint = (
+                    " X has no column names (a NumPy array?): pass a DataFrame or give column "
+                    "positions."
+                    if unnamed
+                    else ""
+                )
+                raise ValueError(
+                    f"{owner}: input column {ref!r} is missing from X.{hint} Set the matching "
+                    f"parameter to the column's name."
+                )
+            resolved[ref] = ref
+        else:
+            if not 0 <= int(ref) < len(names):
+                raise ValueError(
+                    f"{owner}: column position {ref} is out of range for X with {len(names)} "
+                    f"feature(s)."
+                )
+            resolved[ref] = names[int(ref)]
+    return resolved
 
 
 class FrameTransformer(TransformerMixin, BaseEstimator):
@@ -243,30 +292,7 @@ class ColumnDeriver(FrameTransformer):
 
     def _resolve(self, names: Sequence[str]) -> dict[ColumnRef, str]:
         """Map every input reference to a column name of ``names``; raise if one is absent."""
-        owner = type(self).__name__
-        resolved: dict[ColumnRef, str] = {}
-        for ref in self._input_refs():
-            if isinstance(ref, str):
-                if ref not in names:
-                    hint = (
-                        " X has no column names (a NumPy array): pass a DataFrame or give "
-                        "column positions."
-                        if list(names) == default_feature_names(len(names)) and ref not in names
-                        else ""
-                    )
-                    raise ValueError(
-                        f"{owner}: input column {ref!r} is missing from X.{hint} Set the "
-                        f"matching parameter to the column's name."
-                    )
-                resolved[ref] = ref
-            else:
-                if not -len(names) <= int(ref) < len(names):
-                    raise ValueError(
-                        f"{owner}: column position {ref} is out of range for X with "
-                        f"{len(names)} feature(s)."
-                    )
-                resolved[ref] = names[int(ref)]
-        return resolved
+        return resolve_refs(self._input_refs(), names, type(self).__name__)
 
     def _layout(self, names: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
         """Kept input names and the derived columns' lineage, for input columns ``names``."""

@@ -129,8 +129,10 @@ default='del17p', 't_4_14', 't_14_16', 'gain1q', 'amp1q'
 
     def _check_extra_params(self) -> None:
         value = self.min_evaluable
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or not (
-            1 <= value <= 4
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | np.integer)
+            or not (1 <= value <= 4)
         ):
             raise ValueError(
                 f"HighRiskCACount: min_evaluable must be an integer from 1 to 4; got {value!r}."
@@ -142,7 +144,9 @@ default='del17p', 't_4_14', 't_14_16', 'gain1q', 'amp1q'
 
     def _derive(self, frame: pd.DataFrame, names: dict[ColumnRef, str]) -> dict[str, np.ndarray]:
         owner = type(self).__name__
-        status = {p: cyto_status(frame, names[getattr(self, p)], owner) for p in self._column_params}
+        status = {
+            p: cyto_status(frame, names[getattr(self, p)], owner) for p in self._column_params
+        }
         abnormalities = [
             status["del17p_col"],
             status["t_4_14_col"],

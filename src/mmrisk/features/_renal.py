@@ -135,7 +135,10 @@ class EGFR_CKDEPI2021(ColumnDeriver):  # noqa: N801 - the name says which equati
         creatinine = numeric_column(frame, creat_name, owner)
         age = numeric_column(frame, age_name, owner)
         sex = category_column(frame, names[self.sex_col], ("M", "F"), owner)
-        for values, name, ok in ((creatinine, creat_name, creatinine > 0), (age, age_name, age >= 0)):
+        for values, name, ok in (
+            (creatinine, creat_name, creatinine > 0),
+            (age, age_name, age >= 0),
+        ):
             bad = ~np.isnan(values) & ~ok
             if bad.any():
                 raise ValueError(

@@ -19,8 +19,9 @@ _NOT_EVALUABLE = ("NE",)
 
 
 class ResponseDepth(ColumnDeriver):
-    """IMWG response category as an ordered number: PD 0 < SD 1 < MR 2 < PR 3 < VGPR 4 < CR 5 < sCR 6.
+    """IMWG response category as an ordinal number, from PD (0) to sCR (6).
 
+    The order is PD 0 < SD 1 < MR 2 < PR 3 < VGPR 4 < CR 5 < sCR 6.
     For each input column ``c`` a column ``f"{c}_depth"`` is derived (float). ``'NE'`` (not
     evaluable) and missing values give NaN. Any other value is an error, so a misspelt category
     is never silently lost.
@@ -47,7 +48,8 @@ class ResponseDepth(ColumnDeriver):
     >>> import pandas as pd
     >>> from mmrisk.features import ResponseDepth
     >>> X = pd.DataFrame({"response_day100": ["VGPR", "NE", None, "sCR"]})
-    >>> ResponseDepth(columns=["response_day100"]).fit_transform(X)["response_day100_depth"].tolist()
+    >>> out = ResponseDepth(columns=["response_day100"]).fit_transform(X)
+    >>> out["response_day100_depth"].tolist()
     [4.0, nan, nan, 6.0]
     """
 

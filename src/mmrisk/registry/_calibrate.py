@@ -21,24 +21,12 @@ from mmrisk.registry._model import (
     observed_endpoints,
     simulate_latent,
 )
+from mmrisk.registry._summary import km_median
 
-__all__ = ["calibrate", "km_median", "TARGETS", "CALIBRATION_FILE"]
+__all__ = ["calibrate", "write_calibration", "TARGETS", "CALIBRATION_FILE"]
 
 TARGETS = {"pfs_median_no_lm": 34.6, "pfs_median_lm": 58.2, "os_median_no_lm": 98.0}
 CALIBRATION_VERSION = "1.0"
-
-
-def km_median(time: np.ndarray, event: np.ndarray) -> float:
-    """Kaplan–Meier median (first time the estimate drops to 0.5 or below); inf if not reached.
-
-    Ties are broken by sorting only, which is exact for continuous simulated times.
-    """
-    order = np.argsort(time, kind="mergesort")
-    t, e = time[order], event[order].astype(float)
-    at_risk = len(t) - np.arange(len(t))
-    surv = np.cumprod(1.0 - e / at_risk)
-    hit = np.flatnonzero(surv <= 0.5)
-    return float(t[hit[0]]) if hit.size else float("inf")
 
 
 def _medians(params: ModelParams, n: int, seed: int) -> dict:
@@ -58,10 +46,10 @@ def calibrate(n: int = 300_000, seed: int = 11, rounds: int = 3, log=print) -> d
     """Solve the three calibrated parameters; return them with the medians they reproduce."""
     p = ModelParams()
     for r in range(rounds):
-        lam = brentq(lambda x: _medians(replace(p, lam_prog=x), n, seed)["pfs_median_no_lm"]
+        lam = brentq(lambda x, p=p: _medians(replace(p, lam_prog=x), n, seed)["pfs_median_no_lm"]
                      - TARGETS["pfs_median_no_lm"], 40, 120, xtol=0.01)
         p = replace(p, lam_prog=lam)
-        beta = brentq(lambda x: _medians(replace(p, beta_lm=x), n, seed)["pfs_median_lm"]
+        beta = brentq(lambda x, p=p: _medians(replace(p, beta_lm=x), n, seed)["pfs_median_lm"]
                       - TARGETS["pfs_median_lm"], np.log(0.15), np.log(0.95), xtol=1e-4)
         p = replace(p, beta_lm=beta)
         log(f"round {r + 1}: lam_prog={p.lam_prog:.3f} beta_lm={p.beta_lm:.4f} "

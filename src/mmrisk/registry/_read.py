@@ -254,8 +254,8 @@ def _check_header(path: Path, table: str, df: pd.DataFrame) -> None:
         raise ExtractError(f"{path.name}: duplicate column name(s) in the header: "
                            f"{', '.join(dupes)}; each column of table {table!r} must appear once")
     if len(header) == 1 and ";" in header[0]:
-        raise ExtractError(f"{path.name}: the header looks semicolon-separated ({header[0][:60]!r});"
-                           " expected a comma-separated CSV file")
+        raise ExtractError(f"{path.name}: the header looks semicolon-separated "
+                           f"({header[0][:60]!r}); expected a comma-separated CSV file")
 
 
 def _drop_trailing_blank_rows(df: pd.DataFrame) -> pd.DataFrame:

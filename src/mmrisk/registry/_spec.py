@@ -18,6 +18,7 @@ __all__ = [
     "IMWG_RESPONSES",
     "LEGACY_RESPONSE_CODES",
     "UNIT_HINTS",
+    "contract_markdown",
 ]
 
 PRECISIONS = ("day", "month", "year")
@@ -343,3 +344,27 @@ UNIT_HINTS: dict[str, tuple[float, float, str]] = {
     "hemoglobin_g_L": (5.0, 17.0, "g/dL (multiply by 10 for g/L)"),
     "calcium_mmol_L": (7.0, 16.0, "mg/dL (divide by 4.008 for mmol/L)"),
 }
+
+
+def contract_markdown() -> str:
+    """The data contract as Markdown tables (the README's "Data contract" section is this)."""
+    lines = []
+    for t in TABLES.values():
+        refs = ", ".join(f"`{k}` → `{v}`" for k, v in t.foreign_keys.items())
+        lines.append(f"**`{t.name}`** — {t.description}. Key: `{', '.join(t.key)}`"
+                     + (f"; references: {refs}" if refs else "") + ".")
+        lines += ["", "| column | type | required | allowed / range |", "|---|---|---|---|"]
+        names = {c.name for c in t.columns}
+        for c in t.columns:
+            if c.name.endswith("_precision"):
+                continue
+            if c.allowed:
+                allowed = ", ".join(f"`{a}`" for a in c.allowed)
+            elif c.min is not None:
+                allowed = f"{c.min:g}–{c.max:g} {c.unit}".strip()
+            else:
+                allowed = c.unit or c.description
+            kind = c.dtype + (" (+`_precision`)" if f"{c.name}_precision" in names else "")
+            lines.append(f"| `{c.name}` | {kind} | {'' if c.nullable else 'yes'} | {allowed} |")
+        lines.append("")
+    return "\n".join(lines)

@@ -152,7 +152,8 @@ def table_baseline_labs(rng, c, ids, uln) -> pd.DataFrame:
     ca = np.where(hyper, rng.uniform(2.8, 3.6, n), np.clip(rng.normal(2.35, 0.12, n), 1.9, 2.74))
     era_early = c["year"] <= 2010
     ds = np.where(rng.random(n) < np.where(era_early, 0.8, 0.2),
-                  _choice(rng, rng.random(n), ["IA", "IIA", "IIIA", "IIIB"], [0.2, 0.3, 0.42, 0.08]),
+                  _choice(rng, rng.random(n), ["IA", "IIA", "IIIA", "IIIB"],
+                          [0.2, 0.3, 0.42, 0.08]),
                   None)
     return pd.DataFrame({
         "patient_id": ids,
@@ -440,7 +441,8 @@ def table_maintenance(rng, c, ids, center_schedule) -> tuple[pd.DataFrame, pd.Da
     reason = np.where(ended, reason, np.where(c["lost"][idx], "lost_to_followup", "ongoing"))
     sched = np.where(rng.random(k) < 0.9, center_schedule[idx],
                      np.where(center_schedule[idx] == "21of28", "28of28", "21of28"))
-    dose = _choice(rng, rng.random(k), [10.0, 5.0, 2.5, 15.0], [0.54, 0.37, 0.04, 0.05]).astype(float)
+    dose = _choice(rng, rng.random(k), [10.0, 5.0, 2.5, 15.0],
+                   [0.54, 0.37, 0.04, 0.05]).astype(float)
     eids = np.array([f"{p}-M1" for p in ids[idx]], dtype=object)
     ck = {"t0_day": c["t0_day"][idx]}
     episodes = pd.DataFrame({
