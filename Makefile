@@ -11,7 +11,7 @@ setup: $(VENV)/.synced
 
 $(VENV)/.synced: uv.lock pyproject.toml
 	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || $(PY) -m pip install --user --quiet uv
-	$(UV) sync --frozen --all-groups
+	$(UV) sync --frozen --all-groups --all-extras
 	@touch $@
 
 # Exit status 1 from validate means "errors found": expected here, the synthetic registry carries
