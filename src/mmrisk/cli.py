@@ -32,6 +32,11 @@ data_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(data_app, name="data")
+cohort_app = typer.Typer(
+    help="Cohorts at a landmark: analysis table, flow (who is excluded and why), Table 1.",
+    no_args_is_help=True,
+)
+app.add_typer(cohort_app, name="cohort")
 
 out = Console()
 err = Console(stderr=True)
@@ -175,3 +180,63 @@ def _print_findings(findings, path: Path) -> None:
     out.print(table)
     colour = "red" if n_err else "yellow"
     out.print(f"[{colour}]{n_err:,} error(s), {n_warn:,} warning(s)[/]")
+
+
+def _df_table(df, title: str, max_rows: int = 60) -> Table:
+    table = Table(title=title, header_style="bold")
+    for col in df.columns:
+        table.add_column(str(col))
+    for row in df.head(max_rows).itertuples(index=False):
+        table.add_row(*["" if v is None else str(v) for v in row])
+    return table
+
+
+@cohort_app.command("build")
+def cohort_build(
+    path: Annotated[Path, typer.Argument(
+        help="Registry extract: a folder of CSV/Parquet tables or an Excel workbook.")],
+    config: Annotated[Path, typer.Option(
+        "--config", help="YAML config; its [bold]cohort:[/] block sets landmark, endpoint, …")],
+    out_file: Annotated[Path, typer.Option(
+        "--out", help="Analysis table to write (.parquet or .csv). Beside it: <stem>_flow.csv, "
+        "<stem>_table1.csv, <stem>_km.png.")],
+) -> None:
+    """Build the analysis table at a landmark, with the flow table, Table 1 and a KM figure.
+
+    Landmarks: [bold]lm_start[/] (first maintenance dose; LM patients), [bold]post_asct[/]
+    (ASCT + N days; LM status as known then), [bold]induction[/] (as the published analysis).
+    Every patient of the extract is either in the table or in the flow with a reason.
+    """
+    from mmrisk.cohort import build_cohort, table1
+    from mmrisk.config import load_cohort_spec
+    from mmrisk.registry import read_extract
+    from mmrisk.report import km_figure
+
+    if out_file.suffix.lower() not in (".parquet", ".csv"):
+        _fail(f"--out {out_file}: use a .parquet or .csv file name")
+    try:
+        spec = load_cohort_spec(config)
+        cohort = build_cohort(read_extract(path), spec)
+    except MMRiskError as e:
+        _fail(str(e))
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    stem = out_file.with_suffix("")
+    if out_file.suffix.lower() == ".csv":
+        cohort.data.to_csv(out_file, index=False)
+    else:
+        cohort.data.to_parquet(out_file, index=False)
+    t1 = table1(cohort.data, cohort.features, cohort.group_by)
+    cohort.flow.to_csv(f"{stem}_flow.csv", index=False)
+    t1.to_csv(f"{stem}_table1.csv", index=False)
+    group = cohort.data[cohort.group_by] if cohort.group_by in cohort.data else None
+    fig = km_figure(cohort.data["time"], cohort.data["event"],
+                    group if group is not None else ["all"] * len(cohort.data),
+                    title=f"{spec.endpoint.upper()} from landmark {spec.landmark}")
+    fig.savefig(f"{stem}_km.png", dpi=120)
+    out.print(_df_table(cohort.flow, f"Flow: landmark {spec.landmark}, {spec.endpoint.upper()}"))
+    if len(cohort.issues):
+        out.print(f"[yellow]{int(cohort.issues['n'].sum()):,} value(s) rejected by validation "
+                  "were treated as missing (run `mmrisk data validate` for the list).[/]")
+    out.print(_df_table(t1, f"Table 1 by {cohort.group_by}", max_rows=200))
+    out.print(f"Wrote {out_file} ({len(cohort.data):,} patients), {stem}_flow.csv, "
+              f"{stem}_table1.csv, {stem}_km.png")

@@ -1,0 +1,21 @@
+"""Cohort selection at a landmark: features known then, endpoint, flow and Table 1."""
+
+from mmrisk.cohort._build import (
+    CYTO_COLUMNS,
+    EXCLUSION_REASONS,
+    META_COLUMNS,
+    Cohort,
+    build_cohort,
+)
+from mmrisk.cohort._load import (
+    data_fingerprint,
+    ensure_synthetic,
+    flat_cohort,
+    load_cohort,
+    read_flat_table,
+)
+from mmrisk.cohort._table1 import table1
+
+__all__ = ["CYTO_COLUMNS", "Cohort", "EXCLUSION_REASONS", "META_COLUMNS", "build_cohort",
+           "data_fingerprint", "ensure_synthetic", "flat_cohort", "load_cohort",
+           "read_flat_table", "table1"]

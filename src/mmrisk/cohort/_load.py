@@ -1,0 +1,126 @@
+"""Load the analysis data of a config: a registry extract at a landmark, or a flat table."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mmrisk.cohort._build import Cohort, build_cohort
+from mmrisk.config import CohortSpec, DataSpec
+from mmrisk.exceptions import ConfigError, ExtractError
+
+__all__ = ["load_cohort", "read_flat_table", "flat_cohort", "data_fingerprint",
+           "ensure_synthetic"]
+
+_FLAT_REASONS = {
+    "time": "missing, non-numeric or negative time",
+    "event": "event not 0/1 (or true/false)",
+}
+
+
+def ensure_synthetic(spec: DataSpec) -> Path:
+    """The synthetic registry of ``spec``: simulated into ``synthetic_dir`` on first use."""
+    from mmrisk.registry import simulate_registry
+
+    out = Path(spec.synthetic_dir)
+    if not (out / "manifest.json").is_file():
+        simulate_registry(out, n=spec.simulate_n, seed=spec.simulate_seed)
+    return out
+
+
+def read_flat_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV, Parquet or Excel (first sheet) analysis table; clear error naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExtractError(f"{path}: analysis table not found")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path)
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix in (".xlsx", ".xls"):
+            return pd.read_excel(path)
+    except Exception as e:  # noqa: BLE001 - any parser failure becomes one clear message
+        raise ExtractError(f"{path}: cannot be read as {suffix[1:]}: {e}") from None
+    raise ExtractError(f"{path}: unsupported file type {suffix!r}; use .csv, .parquet or .xlsx")
+
+
+def flat_cohort(table: pd.DataFrame, spec: DataSpec, source: str = "table") -> Cohort:
+    """A :class:`Cohort` from a flat analysis table (ARCHITECTURE.md "Flat analysis table").
+
+    Rows whose time or event cannot be used are excluded with the reason (never dropped
+    silently); ``split_column`` and ``id_column`` are metadata, not features.
+    """
+    for key in ("time", "event", "split_column", "id_column", "group_column"):
+        col = getattr(spec, key)
+        if col is not None and col not in table.columns:
+            raise ConfigError(f"{source}: column {col!r} (data.{key}) is not in the table; it "
+                              f"has {', '.join(map(str, table.columns))}")
+    meta_cols = [c for c in (spec.time, spec.event, spec.split_column, spec.id_column,
+                             spec.group_column) if c]
+    features = spec.features or [c for c in table.columns if c not in meta_cols]
+    missing = [c for c in features if c not in table.columns]
+    if missing:
+        raise ConfigError(f"{source}: feature column(s) {', '.join(missing)} (data.features) "
+                          f"are not in the table")
+    time = pd.to_numeric(table[spec.time], errors="coerce")
+    raw_event = table[spec.event]
+    as_text = raw_event.astype(str).str.strip().str.lower()
+    event = as_text.map({"1": True, "0": False, "1.0": True, "0.0": False, "true": True,
+                         "false": False})
+    reason = pd.Series([None] * len(table), dtype=object)
+    reason[(time.isna() | (time < 0)).to_numpy()] = _FLAT_REASONS["time"]
+    reason[(event.isna() & reason.isna()).to_numpy()] = _FLAT_REASONS["event"]
+    keep = reason.isna().to_numpy()
+    ids = (table[spec.id_column].astype(str) if spec.id_column
+           else pd.Series(np.arange(1, len(table) + 1).astype(str)))
+    data = pd.DataFrame({
+        "patient_id": ids.to_numpy(),
+        "site": "all",
+        "transplant_year": np.nan,
+        "lm_group": (table[spec.group_column].astype(str).to_numpy() if spec.group_column
+                     else "all"),
+    })
+    if spec.split_column:
+        data["split"] = table[spec.split_column].astype(str).str.strip().str.lower().to_numpy()
+    data = pd.concat([data, table[features].reset_index(drop=True)], axis=1)
+    data["time"] = time.to_numpy(float)
+    data["event"] = event.eq(True).to_numpy(bool)
+    status = pd.DataFrame({"patient_id": ids.to_numpy(), "included": keep,
+                           "reason": reason.to_numpy()})
+    flow = [{"step": "extract", "reason": "rows of the table", "n": len(table)}]
+    for text, n in status.loc[~keep, "reason"].value_counts().items():
+        flow.append({"step": "excluded", "reason": text, "n": int(n)})
+    flow.append({"step": "included", "reason": "analysed", "n": int(keep.sum())})
+    return Cohort(data=data[keep].reset_index(drop=True), features=list(features),
+                  flow=pd.DataFrame(flow), status=status,
+                  issues=pd.DataFrame(columns=["table", "column", "check", "n"]),
+                  spec=CohortSpec(), group_by=spec.group_column)
+
+
+def load_cohort(data: DataSpec, cohort: CohortSpec, extract_path: str | Path | None = None
+                ) -> Cohort:
+    """The analysis data a config describes.
+
+    A flat ``data.table`` is read as it is; otherwise the registry extract (``extract_path``,
+    else ``data.extract``, else the synthetic registry, simulated on first use) is read and the
+    cohort is built at the configured landmark.
+    """
+    if data.table and extract_path is None:
+        return flat_cohort(read_flat_table(data.table), data, source=str(data.table))
+    from mmrisk.registry import read_extract
+
+    path = extract_path or data.extract or ensure_synthetic(data)
+    return build_cohort(read_extract(path), cohort)
+
+
+def data_fingerprint(cohort: Cohort) -> str:
+    """SHA-256 (16 hex) of the analysis table's content: same data → same fingerprint."""
+    hashed = pd.util.hash_pandas_object(cohort.data, index=False).to_numpy()
+    digest = hashlib.sha256(hashed.tobytes())
+    digest.update(",".join(map(str, cohort.data.columns)).encode())
+    return digest.hexdigest()[:16]
