@@ -240,3 +240,138 @@ def cohort_build(
     out.print(_df_table(t1, f"Table 1 by {cohort.group_by}", max_rows=200))
     out.print(f"Wrote {out_file} ({len(cohort.data):,} patients), {stem}_flow.csv, "
               f"{stem}_table1.csv, {stem}_km.png")
+
+
+class BoardFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    markdown = "markdown"
+
+
+def _progress_callback(progress, tasks: dict):
+    labels = {"fit": "Fitting models on folds", "metrics": "Bootstrap intervals",
+              "log": "Logging runs to MLflow"}
+
+    def tick(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(labels.get(stage, stage), total=total)
+        progress.update(tasks[stage], completed=done, total=total)
+
+    return tick
+
+
+@app.command("train")
+def train_cmd(
+    config: Annotated[Path, typer.Option("--config", help="Experiment config (YAML), e.g. "
+                                         "configs/default.yaml.")] = Path("configs/default.yaml"),
+    tracking_uri: Annotated[str | None, typer.Option(
+        "--tracking-uri", help="MLflow store; wins over MLFLOW_TRACKING_URI and the config "
+        "(default sqlite:///mlruns/mlflow.db).")] = None,
+    experiment: Annotated[str | None, typer.Option(
+        "--experiment", help="MLflow experiment name (default: the config's).")] = None,
+) -> None:
+    """The main job: build the cohort, cross-validate every model on the same folds, log to MLflow.
+
+    Each model gets metrics with 95% bootstrap CIs and its difference from the staging baseline
+    (R-ISS), figures, and a pyfunc model; the best by [bold]tracking.select_metric[/] is
+    registered (alias [bold]champion[/] only if it beats the current champion on the same data).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from mmrisk.config import load_config
+    from mmrisk.tracking import train
+
+    try:
+        cfg = load_config(config)
+    except MMRiskError as e:
+        _fail(str(e))
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=False) as progress:
+        try:
+            result = train(cfg, tracking_uri=tracking_uri, experiment=experiment,
+                           progress=_progress_callback(progress, {}))
+        except MMRiskError as e:
+            progress.stop()
+            _fail(str(e))
+    reg = result.registered
+    out.print(f"Parent run [bold]{result.parent_run_id}[/] in {result.tracking_uri} "
+              f"(data fingerprint {result.data_fingerprint}).")
+    if reg:
+        out.print(f"Registered [bold]{reg['name']}[/] version {reg['version']} as "
+                  f"[bold]{reg['alias']}[/] (models:/{reg['name']}@{reg['alias']}).")
+    out.print("Next: [bold]mmrisk compare[/] for the leaderboard, [bold]mmrisk ui[/] to browse.")
+
+
+def _fmt_ci(v, lo, hi) -> str:
+    import math
+
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
+        return f"{v:.3f}"
+    return f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+@app.command("compare")
+def compare_cmd(
+    experiment: Annotated[str, typer.Option("--experiment", help="MLflow experiment.")] = "mmrisk",
+    metric: Annotated[str, typer.Option(
+        "--metric", help="Sort by this metric, e.g. cv_cindex_uno, cv_ibs, cv_auc_36m.")]
+    = "cv_cindex_uno",
+    fmt: Annotated[BoardFormat, typer.Option("--format", help="table, csv or markdown.")]
+    = BoardFormat.table,
+    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri")] = None,
+) -> None:
+    """Leaderboard of the latest [bold]mmrisk train[/]: each metric with its 95% CI, best marked."""
+    from mmrisk.tracking import latest_leaderboard, resolve_tracking_uri
+
+    try:
+        board, facts = latest_leaderboard(resolve_tracking_uri(tracking_uri), experiment, metric)
+    except MMRiskError as e:
+        _fail(str(e))
+    shown = [c for c in ("cv_cindex_harrell", "cv_cindex_uno", "cv_auc_12m", "cv_auc_36m",
+                         "cv_ibs", "cv_ici_36m", "cv_calib_slope_36m", "cv_dcal_pvalue",
+                         "test_cindex_uno", "test_ibs") if c in board.columns]
+    if metric not in shown:
+        shown.insert(0, metric)
+    cells = {c: [_fmt_ci(r[c], r.get(f"{c}_lo"), r.get(f"{c}_hi")) for _, r in board.iterrows()]
+             for c in shown}
+    table = board[["model"]].copy()
+    table["model"] = [f"{m} ★" if i == 0 else m for i, m in enumerate(board["model"])]
+    for c in shown:
+        table[c] = cells[c]
+    if fmt == BoardFormat.csv:
+        typer.echo(board.to_csv(index=False), nl=False)
+        return
+    if fmt == BoardFormat.markdown:
+        typer.echo(table.to_markdown(index=False))
+        return
+    out.print(_df_table(table, f"Leaderboard of run {facts['run_name']} "
+                        f"(sorted by {metric}; ★ best; [lo, hi] = 95% bootstrap CI)"))
+    out.print(f"Best: {facts['best_model']} (registered as {facts['registered_alias']}).")
+
+
+@app.command("ui")
+def ui_cmd(
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 5000,
+    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri")] = None,
+) -> None:
+    """Open the MLflow UI on 127.0.0.1 over the configured store (Ctrl-C to stop)."""
+    import os
+    import subprocess
+    import sys
+
+    from mmrisk.tracking import resolve_tracking_uri
+    from mmrisk.tracking._store import _artifact_root
+
+    uri = resolve_tracking_uri(tracking_uri)
+    cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+           "--backend-store-uri", uri]
+    root = _artifact_root(uri)
+    if root:
+        cmd += ["--default-artifact-root", root]
+    out.print(f"MLflow UI on http://127.0.0.1:{port} over {uri}")
+    try:
+        raise typer.Exit(subprocess.call(cmd, env={**os.environ}))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None

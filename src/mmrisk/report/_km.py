@@ -7,10 +7,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from sksurv.nonparametric import kaplan_meier_estimator  # noqa: E402
 
-__all__ = ["km_figure", "km_median"]
+__all__ = ["hr_forest_figure", "km_figure", "km_median"]
 
 
 def km_median(time: np.ndarray, event: np.ndarray) -> float:
@@ -42,7 +43,7 @@ def km_figure(time: np.ndarray, event: np.ndarray, group: np.ndarray, *, title: 
     """
     time = np.asarray(time, float)
     event = np.asarray(event, bool)
-    labels = np.array(["missing" if g is None or g != g else str(g) for g in group])
+    labels = np.array(["missing" if pd.isna(g) else str(g) for g in group])
     fig, (ax, ax_risk) = plt.subplots(2, 1, figsize=(8, 6), height_ratios=[4, 1], sharex=True)
     ticks = np.arange(0, np.nanmax(time) + step, step)
     levels = sorted(set(labels))
@@ -72,5 +73,22 @@ def km_figure(time: np.ndarray, event: np.ndarray, group: np.ndarray, *, title: 
     ax_risk.tick_params(axis="y", length=0)
     for spine in ax_risk.spines.values():
         spine.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def hr_forest_figure(hr: pd.DataFrame, title: str = "") -> Figure:
+    """Forest plot of hazard ratios with 95% CIs (log scale), one row per term."""
+    hr = hr.dropna(subset=["hr"]).reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.28 * len(hr) + 1)))
+    y = np.arange(len(hr))[::-1]
+    lo = (hr["hr"] - hr["hr_lo"]).fillna(0).clip(lower=0)
+    hi = (hr["hr_hi"] - hr["hr"]).fillna(0).clip(lower=0)
+    ax.errorbar(hr["hr"], y, xerr=[lo, hi], fmt="o", capsize=2)
+    ax.axvline(1.0, color="grey", lw=1, ls="--")
+    ax.set_xscale("log")
+    ax.set_yticks(y, hr["term"], fontsize=7)
+    ax.set_xlabel("Hazard ratio (95% CI), per unit as the feature enters the model")
+    ax.set_title(title)
     fig.tight_layout()
     return fig

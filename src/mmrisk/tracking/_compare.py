@@ -1,0 +1,53 @@
+"""``mmrisk compare``: the leaderboard of the latest ``train`` run of an experiment."""
+
+from __future__ import annotations
+
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from mmrisk.exceptions import MMRiskError
+
+__all__ = ["latest_leaderboard"]
+
+
+def latest_leaderboard(uri: str, experiment: str, metric: str = "cv_cindex_uno"
+                       ) -> tuple[pd.DataFrame, dict]:
+    """Child-run metrics of the latest train run: one row per model, value/lo/hi per metric.
+
+    Returns the table sorted by ``metric`` (best first) and facts about the parent run.
+    """
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient()
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise MMRiskError(f"no experiment {experiment!r} in {uri}; run `mmrisk train` first")
+    parents = client.search_runs([exp.experiment_id], "tags.`mmrisk.run_type` = 'train'",
+                                 order_by=["attributes.start_time DESC"], max_results=1)
+    if not parents:
+        raise MMRiskError(f"experiment {experiment!r} has no train run yet")
+    parent = parents[0]
+    children = client.search_runs(
+        [exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    rows = []
+    for run in children:
+        m = run.data.metrics
+        row = {"model": run.data.tags.get("model_name", run.info.run_name)}
+        for name, value in m.items():
+            if not name.endswith(("_lo", "_hi")):
+                row[name] = value
+                row[f"{name}_lo"] = m.get(f"{name}_lo")
+                row[f"{name}_hi"] = m.get(f"{name}_hi")
+        rows.append(row)
+    board = pd.DataFrame(rows)
+    if metric not in board.columns:
+        known = sorted(c for c in board.columns if c.startswith(("cv_", "test_"))
+                       and not c.endswith(("_lo", "_hi")))
+        raise MMRiskError(f"metric {metric!r} was not logged; logged: {', '.join(known)}")
+    lower_better = any(k in metric for k in ("brier", "ibs", "ici", "e50", "e90"))
+    board = board.sort_values(metric, ascending=lower_better).reset_index(drop=True)
+    facts = {"run_id": parent.info.run_id, "run_name": parent.info.run_name,
+             "best_model": parent.data.tags.get("best_model"),
+             "registered_alias": parent.data.tags.get("registered_alias"),
+             "data_fingerprint": parent.data.tags.get("data_fingerprint")}
+    return board, facts

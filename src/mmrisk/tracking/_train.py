@@ -1,0 +1,383 @@
+"""``mmrisk train``: cohort → models → identical splits → metrics with CIs → MLflow runs.
+
+One parent run per train (config, data fingerprint, flow table, Table 1, leaderboard) and one
+child run per model (params, contract metrics, hazard ratios, out-of-fold predictions without
+identifiers, figures, the fitted pyfunc model). The best model by the configured metric is
+registered; it takes the ``champion`` alias only if it beats the current champion on the same
+data fingerprint, otherwise ``challenger``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import mlflow  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import yaml  # noqa: E402
+from mlflow.models import infer_signature  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+from sklearn.base import clone  # noqa: E402
+
+from mmrisk import __version__  # noqa: E402
+from mmrisk.cohort import Cohort, data_fingerprint, load_cohort, table1  # noqa: E402
+from mmrisk.config import ExperimentConfig, config_hash  # noqa: E402
+from mmrisk.evaluation import (  # noqa: E402
+    CVResult,
+    cross_validate,
+    make_splits,
+    plot_auc_over_time,
+    plot_brier_over_time,
+    plot_calibration,
+)
+from mmrisk.models import hazard_ratios, make_model, model_size_bytes  # noqa: E402
+from mmrisk.report import hr_forest_figure, km_figure  # noqa: E402
+from mmrisk.scoring import learn_cutpoints, predict_table, risk_groups  # noqa: E402
+from mmrisk.tracking._pyfunc import MMRiskPyfunc  # noqa: E402
+from mmrisk.tracking._store import resolve_tracking_uri, setup_experiment  # noqa: E402
+
+__all__ = ["TrainResult", "train", "leaderboard", "training_profile", "synthetic_example"]
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int, int], None]
+COX_KINDS = ("cox", "coxnet", "staging")
+RUN_TYPE_TAG = "mmrisk.run_type"
+
+
+@dataclass
+class TrainResult:
+    """What a train run produced (ids and tables; no patient data)."""
+
+    parent_run_id: str
+    child_run_ids: dict[str, str]
+    leaderboard: pd.DataFrame
+    cv: CVResult
+    registered: dict[str, Any]
+    experiment_id: str
+    tracking_uri: str
+    data_fingerprint: str
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def synthetic_example(X: pd.DataFrame, n: int = 3, seed: int = 0) -> pd.DataFrame:
+    """Rows that look like the input but are nobody: each column sampled independently.
+
+    Numeric columns take training quantiles (10th–90th), other columns observed categories;
+    sampling columns independently breaks any link to a real patient.
+    """
+    rng = np.random.default_rng(seed)
+    out = {}
+    for col in X.columns:
+        s = X[col]
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            v = s.dropna()
+            out[col] = (np.quantile(v, rng.uniform(0.1, 0.9, n)) if len(v)
+                        else np.full(n, np.nan))
+        else:
+            levels = sorted(s.dropna().astype(str).unique())
+            out[col] = rng.choice(levels, n) if levels else np.array([None] * n, dtype=object)
+    return pd.DataFrame(out)
+
+
+def training_profile(X: pd.DataFrame) -> dict:
+    """Per-feature summaries for drift checks: quantiles, category shares, missingness.
+
+    Summaries only, never rows.
+    """
+    prof: dict[str, Any] = {"n": int(len(X)), "features": {}}
+    for col in X.columns:
+        s = X[col]
+        entry: dict[str, Any] = {"missing": float(s.isna().mean())}
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            v = s.dropna().astype(float)
+            entry["kind"] = "numeric"
+            entry["quantiles"] = ([float(q) for q in np.quantile(v, np.linspace(0, 1, 11))]
+                                  if len(v) else [])
+        else:
+            entry["kind"] = "categorical"
+            entry["shares"] = {str(k): float(v) for k, v in
+                               s.dropna().astype(str).value_counts(normalize=True).items()}
+        prof["features"][col] = entry
+    return prof
+
+
+def leaderboard(cv: CVResult) -> pd.DataFrame:
+    """One row per model and metric with the value, its 95% CI and the difference vs baseline."""
+    board = cv.metrics.copy()
+    if len(cv.differences):
+        diffs = cv.differences.rename(columns={"diff": "diff_vs_baseline", "lo": "diff_lo",
+                                               "hi": "diff_hi"})
+        board = board.merge(diffs, on=["model", "metric"], how="left")
+    return board
+
+
+def _log_figure(fig, name: str) -> None:
+    mlflow.log_figure(fig, f"figures/{name}.png")
+    plt.close(fig)
+
+
+def _model_figures(name: str, kind: str, cv: CVResult, y: np.ndarray, horizons: list[int],
+                   fitted: Any, X: pd.DataFrame, seed: int) -> None:
+    pred = cv.predictions[(cv.predictions["model"] == name)
+                          & (cv.predictions["repeat"] == cv.predictions["repeat"].min())]
+    rows = pred["row"].to_numpy()
+    y_t = y[rows]
+    for h in horizons:
+        surv = pred[f"surv_{h}m"].to_numpy()
+        try:
+            _log_figure(plot_calibration(y_t, surv, h, label=name), f"calibration_{h}m")
+        except ValueError as e:  # e.g. a horizon beyond follow-up: skip the figure, say why
+            log.warning("calibration figure at %s months skipped for %s: %s", h, name, e)
+    risk = pred["risk"].to_numpy()
+    _log_figure(plot_auc_over_time(y, y_t, {name: risk}, horizons), "td_auc")
+    survs = np.column_stack([pred[f"surv_{h}m"].to_numpy() for h in horizons])
+    _log_figure(plot_brier_over_time(y, y_t, {name: survs}, horizons), "brier_over_time")
+    groups = risk_groups(risk, learn_cutpoints(risk))
+    _log_figure(km_figure(y_t["time"], y_t["event"], groups,
+                          title=f"{name}: out-of-fold risk groups (tertiles)"), "km_risk_groups")
+    if kind in COX_KINDS:
+        _log_figure(hr_forest_figure(hazard_ratios(fitted), title=f"{name}: hazard ratios"),
+                    "hr_forest")
+    _log_figure(_permutation_figure(fitted, X, y, seed, name), "permutation_importance")
+
+
+def _permutation_figure(fitted: Any, X: pd.DataFrame, y: np.ndarray, seed: int, name: str):
+    from sklearn.inspection import permutation_importance
+
+    from mmrisk.evaluation import cindex_harrell
+
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(X), size=min(len(X), 400), replace=False)
+    Xs, ys = X.iloc[idx], y[idx]
+
+    def score(est, X_, y_):
+        return cindex_harrell(y_, y_, est.predict(X_))
+
+    res = permutation_importance(fitted, Xs, ys, scoring=score, n_repeats=3, random_state=seed)
+    order = np.argsort(res.importances_mean)[-15:]
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ax.barh(np.array(X.columns)[order], res.importances_mean[order],
+            xerr=res.importances_std[order])
+    ax.set_xlabel("Drop in Harrell's C when permuted")
+    ax.set_title(f"{name}: permutation importance (training data, {len(idx)} patients)")
+    fig.tight_layout()
+    return fig
+
+
+def _log_pyfunc(fitted: Any, X: pd.DataFrame, horizons: list[int], cutpoints: list[float],
+                profile: dict, seed: int) -> str:
+    example = synthetic_example(X, seed=seed)
+    output = predict_table(fitted, example, horizons, cutpoints)
+    with tempfile.TemporaryDirectory() as tmp:
+        est_path = Path(tmp) / "estimator.joblib"
+        meta_path = Path(tmp) / "meta.json"
+        joblib.dump(fitted, est_path)
+        meta_path.write_text(json.dumps({"features": list(X.columns), "horizons": horizons,
+                                         "cutpoints": cutpoints, "profile": profile,
+                                         "mmrisk_version": __version__}))
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=MMRiskPyfunc(),
+            artifacts={"estimator": str(est_path), "meta": str(meta_path)},
+            signature=infer_signature(example, output), input_example=example,
+            pip_requirements=[f"scikit-survival=={_version('scikit-survival')}",
+                              f"scikit-learn=={_version('scikit-learn')}",
+                              f"pandas=={_version('pandas')}", f"mlflow=={mlflow.__version__}"],
+        )
+    return info.model_uri
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import version
+
+    return version(dist)
+
+
+def _register(client: MlflowClient, name: str, model_uri: str, run_id: str, metric: str,
+              value: float, fingerprint: str, higher_is_better: bool) -> dict[str, Any]:
+    mv = mlflow.register_model(model_uri, name)
+    client.set_model_version_tag(name, mv.version, "data_fingerprint", fingerprint)
+    client.set_model_version_tag(name, mv.version, metric, f"{value:.6g}")
+    try:
+        champ = client.get_model_version_by_alias(name, "champion")
+    except mlflow.exceptions.MlflowException:
+        champ = None
+    alias = "champion"
+    if champ is not None:
+        same_data = champ.tags.get("data_fingerprint") == fingerprint
+        champ_value = float(champ.tags.get(metric, "nan"))
+        better = value > champ_value if higher_is_better else value < champ_value
+        alias = "champion" if same_data and better else "challenger"
+    client.set_registered_model_alias(name, alias, mv.version)
+    return {"name": name, "version": int(mv.version), "alias": alias, "run_id": run_id}
+
+
+def _model_params(spec, config: ExperimentConfig, fitted: Any) -> dict[str, Any]:
+    params = {"kind": spec.kind, "pipeline": spec.pipeline or (
+        "staging" if spec.kind == "staging" else config.pipeline)}
+    params.update({f"model.{k}": v for k, v in spec.params.items()})
+    if spec.grid:
+        params["grid"] = json.dumps(spec.grid)
+        best = getattr(fitted, "best_params_", None)
+        if best:
+            params.update({f"best.{k}": v for k, v in best.items()})
+    return params
+
+
+def _parent_artifacts(config: ExperimentConfig, cohort: Cohort, board: pd.DataFrame) -> None:
+    mlflow.log_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False),
+                    "config.yaml")
+    mlflow.log_table(cohort.flow, "flow.json")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, df in (("flow.csv", cohort.flow), ("leaderboard.csv", board),
+                         ("table1.csv", table1(cohort.data, cohort.features, cohort.group_by)),
+                         ("data_issues.csv", cohort.issues)):
+            path = Path(tmp) / name
+            df.to_csv(path, index=False)
+            mlflow.log_artifact(str(path))
+    group = cohort.data[cohort.group_by] if cohort.group_by in cohort.data else ["all"] * len(
+        cohort.data)
+    _log_figure(km_figure(cohort.data["time"], cohort.data["event"], group,
+                          title=f"{config.cohort.endpoint.upper()} by {cohort.group_by}"),
+                "km_cohort")
+
+
+def _child_run(name: str, spec, config: ExperimentConfig, model: Any, cohort: Cohort,
+               cv: CVResult, fingerprint: str, tags: dict) -> tuple[str, str, float]:
+    X, y = cohort.X, cohort.y
+    horizons = list(config.horizons)
+    with mlflow.start_run(run_name=name, nested=True, tags={**tags, "model_name": name,
+                                                            "model_kind": spec.kind}) as run:
+        fitted = clone(model).fit(X, y)
+        cutpoints = learn_cutpoints(np.asarray(fitted.predict(X), float))
+        mlflow.log_params(_model_params(spec, config, fitted))
+        metrics = {k: v for k, v in cv.flat(name).items() if np.isfinite(v)}
+        diffs = cv.differences[cv.differences["model"] == name]
+        for row in diffs.itertuples(index=False):
+            metrics[f"{row.metric}_diff_vs_baseline"] = float(row.diff)
+        metrics["model_size_bytes"] = float(model_size_bytes(fitted))
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
+        oof = cv.predictions[cv.predictions["model"] == name].drop(columns="model")
+        with tempfile.TemporaryDirectory() as tmp:
+            p = Path(tmp) / "predictions_oof.parquet"
+            oof.to_parquet(p, index=False)
+            mlflow.log_artifact(str(p))
+            if spec.kind in COX_KINDS:
+                hp = Path(tmp) / "hazard_ratios.csv"
+                hazard_ratios(fitted).to_csv(hp, index=False)
+                mlflow.log_artifact(str(hp))
+        _model_figures(name, spec.kind, cv, y, horizons, fitted, X, config.seed)
+        _log_explanations(fitted, X, config, name)
+        model_uri = _log_pyfunc(fitted, X, horizons, cutpoints, training_profile(X), config.seed)
+        value = cv.flat(name).get(config.tracking.select_metric, float("nan"))
+        return run.info.run_id, model_uri, value
+
+
+def _log_explanations(fitted: Any, X: pd.DataFrame, config: ExperimentConfig, name: str) -> None:
+    """Global SHAP explanations on a sample (figures + importance table)."""
+    if config.explain.n_samples <= 0:
+        return
+    try:
+        from mmrisk.explain import explain, write_explanation
+    except ImportError:  # explain is optional at this layer
+        return
+    rng = np.random.default_rng(config.seed)
+    idx = rng.choice(len(X), size=min(len(X), config.explain.n_samples), replace=False)
+    sample = X.iloc[np.sort(idx)].reset_index(drop=True)
+    expl = explain(fitted, sample, output="risk", background=sample)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_explanation(expl, tmp, rows=[])
+        for path in sorted(Path(tmp).rglob("*")):
+            if path.is_file() and path.suffix in (".png", ".csv"):
+                if path.name.startswith("shap_values"):
+                    continue  # per-row values stay out of the run: a sample of real patients
+                sub = "figures/shap" if path.suffix == ".png" else "shap"
+                mlflow.log_artifact(str(path), sub)
+
+
+def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
+          experiment: str | None = None, progress: Progress | None = None,
+          extract_path: str | None = None) -> TrainResult:
+    """Run the main job described by ``config``; see the module docstring.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        Validated config (:func:`mmrisk.config.load_config`).
+    tracking_uri, experiment : str, optional
+        Override the config (``--tracking-uri`` / ``--experiment``).
+    progress : callable, optional
+        ``progress(stage, done, total)`` as folds, models and logging advance.
+    extract_path : str, optional
+        A registry extract to use instead of the config's data source.
+
+    Returns
+    -------
+    TrainResult
+    """
+    tick = progress or (lambda *_: None)
+    cohort = load_cohort(config.data, config.cohort, extract_path)
+    fingerprint = data_fingerprint(cohort)
+    X, y = cohort.X, cohort.y
+    models = {name: make_model(spec.kind, pipeline=spec.pipeline or (
+        None if spec.kind == "staging" else config.pipeline), params=spec.params,
+        grid=spec.grid, inner_cv=config.validation.inner_cv, seed=config.seed)
+        for name, spec in config.models.items()}
+    meta = cohort.data.drop(columns=cohort.features + ["time", "event"])
+    v = config.validation
+    splits = make_splits(v.scheme, y, meta, n_splits=v.n_splits, n_repeats=v.n_repeats,
+                         test_from_year=v.test_from_year, split_column="split", seed=config.seed)
+    cv = cross_validate(models, X, y, splits, config.horizons, baseline=config.baseline,
+                        n_bootstrap=v.n_bootstrap, seed=config.seed, progress=tick)
+    board = leaderboard(cv)
+    uri = resolve_tracking_uri(tracking_uri, config.tracking.tracking_uri)
+    exp_id = setup_experiment(uri, experiment or config.tracking.experiment)
+    tags = {"data_fingerprint": fingerprint, "config_hash": config_hash(config),
+            "git_commit": _git_commit(), "mmrisk_version": __version__}
+    children, uris, values = {}, {}, {}
+    with mlflow.start_run(experiment_id=exp_id, run_name=f"train-{config.name}",
+                          tags={**tags, RUN_TYPE_TAG: "train"}) as parent:
+        mlflow.log_params({"landmark": config.cohort.landmark,
+                           "endpoint": config.cohort.endpoint, "pipeline": config.pipeline,
+                           "scheme": v.scheme, "n_patients": len(cohort.data),
+                           "n_events": int(cohort.data["event"].sum()),
+                           "horizons": ",".join(map(str, config.horizons)),
+                           "n_bootstrap": v.n_bootstrap, "seed": config.seed})
+        _parent_artifacts(config, cohort, board)
+        for i, (name, spec) in enumerate(config.models.items()):
+            tick("log", i, len(models))
+            children[name], uris[name], values[name] = _child_run(
+                name, spec, config, models[name], cohort, cv, fingerprint,
+                {**tags, "mlflow.parentRunId": parent.info.run_id})
+        tick("log", len(models), len(models))
+        metric = config.tracking.select_metric
+        higher = not any(k in metric for k in ("brier", "ibs", "ici", "e50", "e90"))
+        finite = {k: val for k, val in values.items() if np.isfinite(val)}
+        registered: dict[str, Any] = {}
+        if finite:
+            best = (max if higher else min)(finite, key=finite.get)
+            mlflow.set_tag("best_model", best)
+            registered = _register(MlflowClient(), config.tracking.registered_model, uris[best],
+                                   children[best], metric, finite[best], fingerprint, higher)
+            mlflow.set_tag("registered_version", registered["version"])
+            mlflow.set_tag("registered_alias", registered["alias"])
+    return TrainResult(parent.info.run_id, children, board, cv, registered, exp_id, uri,
+                       fingerprint)
