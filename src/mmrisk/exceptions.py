@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-__all__ = ["MMRiskError", "ExtractError", "ExtractValidationError", "ConfigError"]
+__all__ = [
+    "MMRiskError",
+    "ExtractError",
+    "ExtractValidationError",
+    "ConfigError",
+    "ModelFitError",
+    "ModelFitWarning",
+    "SplitError",
+    "MetricInputError",
+    "EvaluationWarning",
+]
 
 
 class MMRiskError(ValueError):
@@ -26,3 +36,36 @@ class ExtractValidationError(MMRiskError):
 
 class ConfigError(MMRiskError):
     """A config or pipeline file is invalid; the message names the file and the key."""
+
+
+class ModelFitError(MMRiskError):
+    """A survival model cannot be fitted to the given data (e.g. collinear features, no events).
+
+    The message names the model and the offending features and says how to fix the input.
+    """
+
+
+class ModelFitWarning(UserWarning):
+    """A survival model was fitted, but some estimates are unreliable or not identifiable.
+
+    Raised e.g. for collinear features whose Cox coefficients are set by the ridge penalty, or
+    for coefficients so extreme that the data are (almost) completely separated.
+    """
+
+
+class SplitError(MMRiskError):
+    """A resampling scheme cannot be built from the data: a split column holds values other than
+    ``"train"``/``"test"``, a centre has no events, a temporal cut leaves one side empty, ...
+
+    The message names the scheme, the column and the bad value, and says how to fix it.
+    """
+
+
+class MetricInputError(MMRiskError):
+    """Inputs of an evaluation metric do not fit together: wrong outcome array, shapes that
+    disagree, horizons that are not whole months, a baseline that is not among the models."""
+
+
+class EvaluationWarning(UserWarning):
+    """A metric could not be computed for part of its input (e.g. a horizon beyond follow-up)
+    and is reported as NaN there instead."""

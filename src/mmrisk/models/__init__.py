@@ -1,5 +1,48 @@
-"""Estimator catalogue: every model is one scikit-learn object (feature pipeline + survival model)."""
+"""Estimator catalogue: every model is one scikit-learn object (feature pipeline + survival model).
 
+- :func:`make_model` builds a model of a kind in :data:`MODEL_KINDS` (``'cox'``, ``'coxnet'``,
+  ``'rsf'``, ``'gbsa'``, ``'staging'``): a feature pipeline whose last step, ``'model'``, is
+  the survival model; with a ``grid``, a :class:`SurvivalGridSearchCV` around it.
+- :class:`CoxPH` (Cox with a small ridge penalty and a Wald covariance) and :class:`CoxnetCV`
+  (elastic-net Cox with the penalty chosen by inner CV) are the catalogue's own estimators; the
+  forest and boosting models are scikit-survival's, unchanged.
+- :func:`hazard_ratios` (Cox-type models), :func:`model_size_bytes`,
+  :func:`predict_survival_at` (survival at horizons, shape (n_samples, n_horizons)).
+
+Every model follows the scikit-survival contract: ``fit(X, y)`` with ``y`` a structured
+(event, time) array, ``predict(X)`` a risk score (higher = earlier progression),
+``predict_survival_function(X, return_array=False)``.
+"""
+
+from mmrisk.models._catalogue import MODEL_KINDS, MODEL_STEP, ModelKind, make_model
+from mmrisk.models._cox import DEFAULT_RIDGE_ALPHA, CoxPH, collinear_columns, cox_information
+from mmrisk.models._coxnet import CoxnetCV
+from mmrisk.models._cv import EventStratifiedKFold, event_indicator
 from mmrisk.models._predict import predict_survival_at
+from mmrisk.models._search import SurvivalGridSearchCV
+from mmrisk.models._summary import (
+    HAZARD_RATIO_COLUMNS,
+    final_estimator,
+    hazard_ratios,
+    model_size_bytes,
+)
 
-__all__ = ["predict_survival_at"]
+__all__ = [
+    "DEFAULT_RIDGE_ALPHA",
+    "HAZARD_RATIO_COLUMNS",
+    "MODEL_KINDS",
+    "MODEL_STEP",
+    "CoxPH",
+    "CoxnetCV",
+    "EventStratifiedKFold",
+    "ModelKind",
+    "SurvivalGridSearchCV",
+    "collinear_columns",
+    "cox_information",
+    "event_indicator",
+    "final_estimator",
+    "hazard_ratios",
+    "make_model",
+    "model_size_bytes",
+    "predict_survival_at",
+]

@@ -32,6 +32,7 @@ def setup_experiment(uri: str, experiment: str) -> str:
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     found = mlflow.get_experiment_by_name(experiment)
-    if found is not None:
-        return found.experiment_id
-    return mlflow.create_experiment(experiment, artifact_location=_artifact_root(uri))
+    exp_id = (found.experiment_id if found is not None
+              else mlflow.create_experiment(experiment, artifact_location=_artifact_root(uri)))
+    mlflow.set_experiment(experiment_id=exp_id)  # nested (child) runs go here too
+    return exp_id

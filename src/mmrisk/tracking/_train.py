@@ -166,13 +166,13 @@ def _permutation_figure(fitted: Any, X: pd.DataFrame, y: np.ndarray, seed: int, 
     from mmrisk.evaluation import cindex_harrell
 
     rng = np.random.default_rng(seed)
-    idx = rng.choice(len(X), size=min(len(X), 400), replace=False)
+    idx = rng.choice(len(X), size=min(len(X), 250), replace=False)
     Xs, ys = X.iloc[idx], y[idx]
 
     def score(est, X_, y_):
         return cindex_harrell(y_, y_, est.predict(X_))
 
-    res = permutation_importance(fitted, Xs, ys, scoring=score, n_repeats=3, random_state=seed)
+    res = permutation_importance(fitted, Xs, ys, scoring=score, n_repeats=2, random_state=seed)
     order = np.argsort(res.importances_mean)[-15:]
     fig, ax = plt.subplots(figsize=(7, 5))
     ax.barh(np.array(X.columns)[order], res.importances_mean[order],
@@ -264,7 +264,9 @@ def _child_run(name: str, spec, config: ExperimentConfig, model: Any, cohort: Co
                cv: CVResult, fingerprint: str, tags: dict) -> tuple[str, str, float]:
     X, y = cohort.X, cohort.y
     horizons = list(config.horizons)
-    with mlflow.start_run(run_name=name, nested=True, tags={**tags, "model_name": name,
+    with mlflow.start_run(run_name=name, nested=True, experiment_id=tags["experiment_id"],
+                          tags={**{k: v for k, v in tags.items() if k != "experiment_id"},
+                                "model_name": name,
                                                             "model_kind": spec.kind}) as run:
         fitted = clone(model).fit(X, y)
         cutpoints = learn_cutpoints(np.asarray(fitted.predict(X), float))
@@ -366,7 +368,7 @@ def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
             tick("log", i, len(models))
             children[name], uris[name], values[name] = _child_run(
                 name, spec, config, models[name], cohort, cv, fingerprint,
-                {**tags, "mlflow.parentRunId": parent.info.run_id})
+                {**tags, "experiment_id": exp_id})
         tick("log", len(models), len(models))
         metric = config.tracking.select_metric
         higher = not any(k in metric for k in ("brier", "ibs", "ici", "e50", "e90"))
