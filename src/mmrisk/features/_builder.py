@@ -227,10 +227,25 @@ def _check_step(index: int, raw: Any, seen: set[str], where: _Where) -> tuple[st
             f"unknown transformer {transformer!r}; registered: "
             f"{', '.join(available_transformers())}.",
         )
-    params = raw.get("params") or {}
+    return name, transformer, _check_params_mapping(raw.get("params"), label, where)
+
+
+def _check_params_mapping(raw: Any, label: str, where: _Where) -> dict:
+    params = raw or {}
     if not isinstance(params, Mapping):
         where.fail(label, "params", f"must be a mapping of parameter: value; got {params!r}.")
-    return name, transformer, dict(params)
+    for key in params:
+        if not isinstance(key, str):
+            where.fail(label, f"params.{key}", "parameter names must be strings.")
+    return dict(params)
+
+
+def _key_named_in(message: str, params: Mapping[str, Any]) -> str:
+    """``params.<key>`` for the first parameter the message names, else ``params``."""
+    for key in params:
+        if re.search(rf"\b{re.escape(str(key))}\b", message):
+            return f"params.{key}"
+    return "params"
 
 
 def _build_step(name: str, transformer: str, params: dict, where: _Where) -> Any:
@@ -262,7 +277,7 @@ def _build_step(name: str, transformer: str, params: dict, where: _Where) -> Any
         try:
             check()
         except ValueError as exc:
-            where.fail(label, "params", str(exc))
+            where.fail(label, _key_named_in(str(exc), params), str(exc))
     return estimator
 
 

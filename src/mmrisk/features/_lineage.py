@@ -12,7 +12,8 @@ Rules, per step:
 - :class:`~sklearn.compose.ColumnTransformer` and :class:`~sklearn.pipeline.FeatureUnion`: each
   part's lineage, under the part's name prefix;
 - :class:`~sklearn.preprocessing.OneHotEncoder`: ``<col>_<category>`` comes from ``<col>``
-  (the longest input name that prefixes the output name);
+  (matched by the number of categories of each input, so ``sex_M`` from ``sex`` is never
+  taken for an input column named ``sex_M``);
 - ``missingindicator_<col>`` (``SimpleImputer(add_indicator=True)``, ``MissingIndicator``) comes
   from ``<col>``;
 - an output with the name of an input comes from that input; a one-to-one transformer
@@ -111,7 +112,11 @@ sklearn.compose.ColumnTransformer
     if input_columns is None:
         return get_feature_lineage(estimator)
     names = [str(c) for c in input_columns]
-    return _step_lineage(estimator, names)
+    rank = {n: i for i, n in enumerate(names)}
+    return {
+        out: sorted(dict.fromkeys(sources), key=lambda s: rank.get(s, len(rank)))
+        for out, sources in _step_lineage(estimator, names).items()
+    }
 
 
 def _compose(first: Lineage, second: Lineage, order: Sequence[str]) -> Lineage:
@@ -215,23 +220,63 @@ def _generic_lineage(est: Any, names: list[str]) -> Lineage:
             "(no get_feature_names_out)."
         )
     outputs = [str(c) for c in est.get_feature_names_out(names)]
+    if isinstance(est, OneHotEncoder):
+        return _one_hot_lineage(est, names, outputs)
     one_to_one = isinstance(est, OneToOneFeatureMixin) or (
         isinstance(est, FunctionTransformer) and est.feature_names_out == "one-to-one"
     )
     if one_to_one and len(outputs) == len(names):
         return {o: [n] for o, n in zip(outputs, names, strict=True)}
     known = set(names)
-    by_length = sorted(names, key=len, reverse=True)
     out: Lineage = {}
     for o in outputs:
         if o in known:
             out[o] = [o]
         elif o.startswith(_INDICATOR_PREFIX) and o[len(_INDICATOR_PREFIX) :] in known:
             out[o] = [o[len(_INDICATOR_PREFIX) :]]
-        elif isinstance(est, OneHotEncoder) and (
-            match := next((n for n in by_length if o.startswith(f"{n}_")), None)
-        ):
-            out[o] = [match]
         else:
             out[o] = list(names)
+    return out
+
+
+def _one_hot_counts(enc: OneHotEncoder) -> list[int]:
+    """Number of output columns of each input column of a fitted one-hot encoder.
+
+    Computed from the public fitted attributes: one column per category, minus the dropped
+    one (``drop_idx_``), with the infrequent categories (``infrequent_categories_``) merged
+    into one.
+    """
+    drop = getattr(enc, "drop_idx_", None)
+    try:
+        infrequent = enc.infrequent_categories_
+    except AttributeError:  # infrequent categories not enabled
+        infrequent = None
+    counts = []
+    for i, categories in enumerate(enc.categories_):
+        n = len(categories)
+        if infrequent is not None and infrequent[i] is not None:
+            n -= len(infrequent[i]) - 1
+        if drop is not None and drop[i] is not None:
+            n -= 1
+        counts.append(n)
+    return counts
+
+
+def _one_hot_lineage(enc: OneHotEncoder, names: list[str], outputs: list[str]) -> Lineage:
+    """Each ``<col>_<category>`` output of a one-hot encoder comes from ``<col>``.
+
+    The outputs come grouped by input column, in input order, so they are assigned by count,
+    not by name: an input ``sex_M`` next to an input ``sex`` (category ``M``) cannot be
+    confused. If the counts do not add up, fall back to the longest input name that prefixes
+    the output name.
+    """
+    counts = _one_hot_counts(enc)
+    if len(counts) == len(names) and sum(counts) == len(outputs):
+        owners = [name for name, n in zip(names, counts, strict=True) for _ in range(n)]
+        return {o: [owner] for o, owner in zip(outputs, owners, strict=True)}
+    by_length = sorted(names, key=len, reverse=True)
+    out: Lineage = {}
+    for o in outputs:
+        match = next((n for n in by_length if o.startswith(f"{n}_")), None)
+        out[o] = [match] if match is not None else list(names)
     return out

@@ -142,7 +142,7 @@ class EGFR_CKDEPI2021(ColumnDeriver):  # noqa: N801 - the name says which equati
             bad = ~np.isnan(values) & ~ok
             if bad.any():
                 raise ValueError(
-                    f"{owner}: column {name!r} holds {values[bad][0]!r}; creatinine must be "
+                    f"{owner}: column {name!r} holds {float(values[bad][0])!r}; creatinine must be "
                     f"positive (µmol/L) and age non-negative (years)."
                 )
         female = np.where(sex == "F", 1.0, np.where(sex == "M", 0.0, np.nan))

@@ -215,7 +215,7 @@ def _register(client: MlflowClient, name: str, model_uri: str, run_id: str, metr
               value: float, fingerprint: str, higher_is_better: bool) -> dict[str, Any]:
     mv = mlflow.register_model(model_uri, name)
     client.set_model_version_tag(name, mv.version, "data_fingerprint", fingerprint)
-    client.set_model_version_tag(name, mv.version, metric, f"{value:.6g}")
+    client.set_model_version_tag(name, mv.version, metric, repr(float(value)))
     try:
         champ = client.get_model_version_by_alias(name, "champion")
     except mlflow.exceptions.MlflowException:
