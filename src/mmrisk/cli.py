@@ -347,7 +347,7 @@ def compare_cmd(
         typer.echo(table.to_markdown(index=False))
         return
     out.print(_df_table(table, f"Leaderboard of run {facts['run_name']} "
-                        f"(sorted by {metric}; ★ best; [lo, hi] = 95% bootstrap CI)"))
+                        f"(sorted by {metric}; ★ best; \\[lo, hi] = 95% bootstrap CI)"))
     out.print(f"Best: {facts['best_model']} (registered as {facts['registered_alias']}).")
 
 

@@ -189,7 +189,8 @@ def simulate_latent(rng: np.random.Generator, n: int, p: ModelParams) -> dict:
     """Draw ``n`` patients' true covariates and event times (months; ASCT = 0 unless noted).
 
     Returns a dict of arrays. Times named ``t_*`` count from induction start (T0); ``s_*``
-    from the first ASCT. ``np.inf`` means "not before the end of time".
+    from the first ASCT. ``np.inf`` means "not before the end of time". ``t_obs_end`` is the
+    last clinic contact and ``lost`` says whether it comes before the data cut.
     """
     c = _covariates(rng, n)
     lp = _linear_predictor(c)
@@ -237,18 +238,34 @@ def simulate_latent(rng: np.random.Generator, n: int, p: ModelParams) -> dict:
     admin = (CUT - c["t0_year"]) * MPY - rng.uniform(0.0, 1.0, n)
     ltfu = rng.exponential(MPY / p.ltfu_per_year, n)  # from T0
     spm_stop = lm & (lm_end_reason == "SPM")
+    # A planned tandem ASCT 1.5-2.5 months after the first (before the LM decision); it is given
+    # only to a patient alive and progression-free on that day. (Drawn last, so the draws above
+    # are the same as without it.) The hazard keeps the planned tandem (§5.3, from day 0).
+    s_tandem = np.minimum(rng.uniform(1.5, 2.5, n), 0.8 * s_dec)
+    tandem_done = c["tandem"] & (s_tandem < np.minimum(s_prog, s_nrm))
+    s_tandem = np.where(tandem_done, s_tandem, np.nan)
+    # Last clinic contact (months from T0). The transplant centre sees the patient through the
+    # first-line programme (ASCT, the tandem, the first maintenance dose), so loss to follow-up
+    # (transfer to community care) cannot come before the last of these.
+    seen = c["t_asct"] + np.where(lm, s_dec, np.where(tandem_done, s_tandem, 0.0))
+    t_obs_end = np.minimum(admin, np.maximum(ltfu, seen))
     c.update(
         lp=lp, frailty=frailty, s_dec=s_dec, lm=lm, lm_end=lm_end, lm_end_reason=lm_end_reason,
         s_prog=s_prog, s_nrm=s_nrm, trm=trm & ~progressed & (s_nrm < 3.3), progressed=progressed,
         pps=pps, s_death=s_death, admin=admin, ltfu=ltfu, spm_stop=spm_stop,
-        prog_before_dec=prog_before_dec,
+        prog_before_dec=prog_before_dec, s_tandem=s_tandem, tandem_done=tandem_done,
+        t_obs_end=t_obs_end, lost=t_obs_end < admin,
     )
     return c
 
 
 def observed_endpoints(c: dict) -> dict:
-    """PFS and OS from T0, censored at min(data cut, loss to follow-up) — as §5.1 step 4."""
-    cens = np.minimum(c["admin"], c["ltfu"])
+    """PFS and OS from T0, censored at the last clinic contact ``t_obs_end`` — §5.1 step 4.
+
+    ``t_obs_end`` is min(data cut, loss to follow-up), with loss to follow-up no earlier than the
+    end of the first-line programme; the raw tables use the same window (``_tables``).
+    """
+    cens = c["t_obs_end"]
     t_pfs = c["t_asct"] + np.minimum(c["s_prog"], c["s_nrm"])
     t_os = c["t_asct"] + c["s_death"]
     return dict(

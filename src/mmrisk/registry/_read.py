@@ -225,7 +225,21 @@ def _read_csv(path: Path, table: str) -> pd.DataFrame:
         raise ExtractError(f"{path.name}: cannot be parsed as CSV for table {table!r}: "
                            f"{_first_line(e)}") from None
     _check_header(path, table, df)
+    if not isinstance(df.index, pd.RangeIndex):
+        _raise_extra_fields(path, table)
     return _blank_to_na(_drop_trailing_blank_rows(df))
+
+
+def _raise_extra_fields(path: Path, table: str) -> None:
+    """pandas takes extra leading fields as an index (silently shifting columns): refuse."""
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, [])
+        longer = ((i, row) for i, row in enumerate(reader, start=1) if len(row) > len(header))
+        row_number, fields = next(longer, (0, header))
+    raise ExtractError(f"{path.name}: data row {row_number} has {len(fields)} fields but the "
+                       f"header names {len(header)} columns; expected every row of table "
+                       f"{table!r} to have one field per column (a stray comma?)")
 
 
 def _check_text(path: Path, table: str) -> None:

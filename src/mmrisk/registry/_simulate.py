@@ -23,10 +23,10 @@ from mmrisk.exceptions import MMRiskError
 from mmrisk.registry import _tables as T
 from mmrisk.registry._analysis_view import analysis_view
 from mmrisk.registry._defects import TIER_FACTOR, inject_defects
-from mmrisk.registry._model import CALIBRATION_FILE, load_params, simulate_latent
+from mmrisk.registry._model import CALIBRATION_FILE, ModelParams, load_params, simulate_latent
 from mmrisk.registry._spec import TABLE_ORDER, TABLES
 
-__all__ = ["simulate_registry", "GENERATOR_VERSION", "BATCH_SIZE"]
+__all__ = ["simulate_registry", "iter_batches", "batch_seeds", "GENERATOR_VERSION", "BATCH_SIZE"]
 
 GENERATOR_VERSION = "1.0.0"
 BATCH_SIZE = 20_000
@@ -176,18 +176,12 @@ def simulate_registry(
     except OSError as e:
         raise MMRiskError(f"Cannot create the output folder {out}: {e.strerror}.") from e
     params = load_params()
-    root = np.random.SeedSequence(seed)
-    centers = T.table_centers(np.random.default_rng(root.spawn(1)[0]))
-    width = max(6, len(str(n)) + 1)
-    n_batches = -(-n // batch_size)
-    # Child i of a SeedSequence is the same whatever the number spawned: batch i is stable.
-    children = np.random.SeedSequence(seed, spawn_key=(1,)).spawn(n_batches)
+    centers = _centers(seed)
     writers = _open_writers(out, fmt)
     counts = {name: 0 for name in writers}
-    for b in _progress(range(n_batches), progress, "Simulating registry"):
-        start = b * batch_size
-        t, view, truth, defects = _batch(children[b], start, min(batch_size, n - start), width,
-                                         centers, params, clean)
+    batches = iter_batches(n, seed, params, clean, batch_size, centers)
+    for t, view, truth, defects in _progress(batches, progress, "Simulating registry",
+                                             -(-n // batch_size)):
         t["analysis_view"], t["truth_patients"] = view, truth
         if defects is not None:
             t["truth_defects"] = defects
@@ -205,6 +199,37 @@ def simulate_registry(
     if clean:
         (out / f"truth_defects.{fmt}").unlink(missing_ok=True)
     return _write_manifest(out, fmt, n, seed, clean, counts, params, batch_size)
+
+
+def _centers(seed: int) -> pd.DataFrame:
+    return T.table_centers(np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]))
+
+
+def iter_batches(n: int, seed: int, params: ModelParams, clean: bool = False,
+                 batch_size: int = BATCH_SIZE, centers: pd.DataFrame | None = None):
+    """Yield ``(tables, analysis_view, truth, defects)`` for each batch of an extract.
+
+    Exactly the batches that ``simulate_registry(n=n, seed=seed, clean=clean)`` writes, but with
+    the given model parameters: the calibration (``_calibrate``) evaluates the post-defect
+    analysis view with it, on common random numbers.
+    """
+    centers = _centers(seed) if centers is None else centers
+    width = max(6, len(str(n)) + 1)
+    for child, start, size in batch_seeds(n, seed, batch_size):
+        yield _batch(child, start, size, width, centers, params, clean)
+
+
+def batch_seeds(n: int, seed: int, batch_size: int = BATCH_SIZE):
+    """``(seed sequence, first patient, size)`` of each batch of an extract.
+
+    A batch's latent patients are ``simulate_latent(np.random.default_rng(seed sequence), size,
+    params)``: the first draws of ``_batch``.
+    """
+    n_batches = -(-n // batch_size)
+    # Child i of a SeedSequence is the same whatever the number spawned: batch i is stable.
+    children = np.random.SeedSequence(seed, spawn_key=(1,)).spawn(n_batches)
+    return [(children[b], b * batch_size, min(batch_size, n - b * batch_size))
+            for b in range(n_batches)]
 
 
 def _dtypes(name: str) -> dict[str, str]:
@@ -240,13 +265,13 @@ def _open_writers(out: Path, fmt: str) -> dict[str, _Writer]:
     return writers
 
 
-def _progress(it, show: bool, label: str):
+def _progress(it, show: bool, label: str, total: int | None = None):
     if not show:
         yield from it
         return
     from rich.progress import track
 
-    yield from track(it, description=label, transient=True)
+    yield from track(it, description=label, transient=True, total=total)
 
 
 def _sha256(path: Path) -> str:

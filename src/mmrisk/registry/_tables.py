@@ -33,11 +33,13 @@ def iso(days) -> np.ndarray:
 
 
 def prepare_days(c: dict) -> None:
-    """Add calendar anchors and the observation window to the latent dict (in place)."""
+    """Add calendar anchors and event times from T0 to the latent dict (in place).
+
+    The observation window (``t_obs_end``, the last clinic contact, and ``lost``) comes from the
+    model (``_model.simulate_latent``), so the calibration censors exactly as the tables do.
+    """
     offset = np.floor((c["t0_year"] - 2007.0) * 365.25).astype("int64")
     c["t0_day"] = EPOCH + offset.astype("timedelta64[D]")
-    c["t_obs_end"] = np.minimum(c["admin"], c["ltfu"])  # months from T0, last clinic contact
-    c["lost"] = c["ltfu"] < c["admin"]
     c["t_death"] = c["t_asct"] + c["s_death"]
     c["t_prog"] = np.where(c["progressed"], c["t_asct"] + c["s_prog"], np.inf)
     c["t_lm_start"] = np.where(c["lm"], c["t_asct"] + c["s_dec"], np.nan)
@@ -71,7 +73,7 @@ def table_patients(rng, c, ids, centers) -> pd.DataFrame:
     ecog = np.digitize(z, [-0.126, 1.281, 2.326])
     legacy = c["year"] < 2010
     consent = np.where(legacy, rng.uniform(0, 36, n), rng.uniform(0, 2, n))
-    consent = np.minimum(consent, c["t_obs_end"])
+    consent = np.minimum(consent, np.minimum(c["t_obs_end"], c["t_death"]))
     return pd.DataFrame({
         "patient_id": ids,
         "center_id": c["center_id"],
@@ -134,6 +136,11 @@ def table_baseline_labs(rng, c, ids, uln) -> pd.DataFrame:
                             np.where(ii_by_alb, 35 - np.abs(rng.normal(2.5, 2.0, n)) - 0.1,
                                      rng.normal(36, 5, n))))
     alb = np.clip(alb, 15.5, 54.5)
+    # Keep the stage after rounding to the 2 decimals stored: a β2M drawn just below a cut-off
+    # (3.5 or 5.5 mg/L) must not be stored on it, or the computed ISS would be one stage higher.
+    b2m = np.round(b2m, 2)
+    b2m = np.where((iss == 1) | ii_by_alb, np.minimum(b2m, 3.49),
+                   np.where(iss == 2, np.clip(b2m, 3.5, 5.49), b2m))
     egfr_true = np.where(c["egfr_lt30"], rng.uniform(8, 29.5, n),
                          np.clip(rng.normal(82, 18, n), 30.5, 125))
     creat = np.clip(_creatinine_for_egfr(egfr_true, c["age"], c["female"]), 41, 1190)
@@ -219,11 +226,14 @@ def table_cytogenetics(rng, c, ids) -> pd.DataFrame:
             "pct_positive_nuclei": np.nan, "lab_cutoff_pct": np.nan, "_row": kidx,
         }))
     # A repeat FISH at relapse (after the landmark: never a baseline feature); clonal evolution.
-    rep = np.flatnonzero((c["t_prog"] < c["t_obs_end"]) & (rng.random(n) < 0.10))
+    # Taken ~9 days after progression: only for a patient alive and still followed by then.
+    t_rep = c["t_prog"] + 0.3
+    rep = np.flatnonzero((t_rep <= np.minimum(c["t_obs_end"], c["t_death"]))
+                         & (rng.random(n) < 0.10))
     acquired = truth["del17p"][rep] | (rng.random(rep.size) < 0.2)
     frames.append(pd.DataFrame({
         "patient_id": ids[rep], "test_id": [f"{p}-F2" for p in ids[rep]],
-        "test_date": iso(day_of({"t0_day": c["t0_day"][rep]}, c["t_prog"][rep] + 0.3)),
+        "test_date": iso(day_of({"t0_day": c["t0_day"][rep]}, t_rep[rep])),
         "method": "FISH_CD138_enriched", "abnormality": "del17p",
         "result": np.where(acquired, "detected", "not_detected"),
         "pct_positive_nuclei": np.where(acquired, 45.0, np.nan), "lab_cutoff_pct": 20.0,
@@ -328,8 +338,10 @@ def table_transplants(rng, c, ids) -> pd.DataFrame:
         "response_pre_asct": pre, "_row": np.arange(n),
     })
     c["response_pre_asct"] = pre
-    k = np.flatnonzero(c["tandem"])
-    gap = np.minimum(rng.uniform(1.5, 2.5, k.size), 0.8 * c["s_dec"][k])
+    # The tandem (drawn in the model) is recorded only if it was given: the patient was alive and
+    # progression-free on its day, and the clinic followed them up to it (``t_obs_end``).
+    k = np.flatnonzero(c["tandem_done"])
+    gap = c["s_tandem"][k]
     ck = {"t0_day": c["t0_day"][k]}
     tandem = pd.DataFrame({
         "patient_id": ids[k], "transplant_seq": 2, "transplant_type": "auto_tandem",
@@ -343,7 +355,7 @@ def table_transplants(rng, c, ids) -> pd.DataFrame:
                        & (c["t_line2"] + 4 < np.minimum(c["t_death"], c["t_obs_end"])))
     cs = {"t0_day": c["t0_day"][s]}
     salvage = pd.DataFrame({
-        "patient_id": ids[s], "transplant_seq": np.where(c["tandem"][s], 3, 2),
+        "patient_id": ids[s], "transplant_seq": np.where(c["tandem_done"][s], 3, 2),
         "transplant_type": "auto_salvage", "mobilization": None,
         "cd34_collected_1e6_per_kg": np.nan, "conditioning": "MEL200", "melphalan_mg_m2": 200,
         "infusion_date": iso(day_of(cs, c["t_line2"][s] + 4)), "infusion_date_precision": "day",

@@ -8,8 +8,9 @@ Two layers, both vectorised:
    It runs on the raw values (strings for CSV and Excel) with ``lazy=True``, and every failure
    case becomes one finding.
 2. **Across rows and tables**, plain pandas: required and unknown columns, unique keys, foreign
-   keys, date precision, date order per patient (``DATE_ORDER_RULES``), recorded versus computed
-   ISS, and possible duplicate patients across centres.
+   keys, date precision, date order per patient (``DATE_ORDER_RULES`` of the spec and
+   :data:`EXTRA_DATE_ORDER_RULES`) and within a row (:data:`ROW_DATE_ORDER_RULES`), recorded
+   versus computed ISS, and possible duplicate patients across centres.
 
 The validator reads the tables and never modifies or drops data. Every finding names the table,
 the 1-based data row of the file (header excluded), the patient, the column and the value.
@@ -45,7 +46,9 @@ from mmrisk.registry._spec import (
 
 __all__ = [
     "CHECKS",
+    "EXTRA_DATE_ORDER_RULES",
     "FINDING_COLUMNS",
+    "ROW_DATE_ORDER_RULES",
     "read_report",
     "table_schema",
     "validate_extract",
@@ -271,11 +274,15 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
 class _Table:
     """One table under validation: raw values by position, parsed columns cached."""
 
-    def __init__(self, name: str, raw: pd.DataFrame):
+    def __init__(self, name: str, raw: pd.DataFrame, source: str | None = None):
         self.name = name
+        #: "table 'patients' (patients.csv)": how messages name the table and its file.
+        self.where = f"table {name!r}" + (f" ({source})" if source else "")
         self.spec: TableSpec = TABLES[name]
         self.raw = raw.reset_index(drop=True)
         self._parsed: dict[str, pd.Series] = {}
+        self.intervals: dict[str, pd.DataFrame] = {}  # cache of _intervals()
+        self.picks: dict[tuple[str, str, str], pd.DataFrame] = {}  # cache of _pick()
 
     def has(self, *columns: str) -> bool:
         return all(c in self.raw.columns for c in columns)
@@ -367,12 +374,12 @@ def _column_findings(t: _Table) -> list[pd.DataFrame]:
     for c in t.spec.column_names:
         if c not in t.raw.columns:
             out.append(_findings(t.name, None, pd.NA, c, pd.NA, "missing_column", "error",
-                                 f"required column {c!r} is missing from table {t.name!r}"))
+                                 f"required column {c!r} is missing from {t.where}"))
     for c in t.raw.columns:
         if c not in t.spec.column_names:
             out.append(_findings(t.name, None, pd.NA, str(c), pd.NA, "unknown_column", "warning",
-                                 f"column {c!r} is not in the data contract of table "
-                                 f"{t.name!r}; it is ignored"))
+                                 f"column {c!r} is not in the data contract of {t.where}; "
+                                 "it is ignored"))
     return out
 
 
@@ -417,25 +424,71 @@ def _precision_findings(t: _Table) -> list[pd.DataFrame]:
     out = []
     for c in t.spec.columns:
         prec_col = f"{c.name}_precision"
-        if c.dtype != "date" or not t.has(c.name, prec_col):
-            continue
-        date, prec = t.values(c.name), t.values(prec_col)
-        bad_month = (prec == "month") & (date.dt.day != 15)
-        bad_year = (prec == "year") & ~((date.dt.month == 7) & (date.dt.day == 1))
-        bad = (date.notna() & (bad_month | bad_year)).fillna(False).astype(bool)
-        if bad.any():
-            pos = np.flatnonzero(bad.to_numpy())
-            stored = np.where((prec.iloc[pos] == "month").to_numpy(dtype=bool),
-                              "on day 15", "on 07-01")
-            msg = (f"{prec_col} is '" + prec.iloc[pos].astype(str) + f"' but {c.name} is "
-                   + date.iloc[pos].dt.strftime("%Y-%m-%d") + "; such dates are stored "
-                   + stored)
-            out.append(t.findings(pos, prec_col, "precision", "warning", msg))
+        if c.dtype == "date" and t.has(c.name, prec_col):
+            out += _precision_convention(t, c.name, prec_col)
+            out += _precision_presence(t, c.name, prec_col)
+    return out
+
+
+def _precision_convention(t: _Table, column: str, prec_col: str) -> list[pd.DataFrame]:
+    """Month dates are stored on day 15, year dates on 07-01."""
+    date, prec = t.values(column), t.values(prec_col)
+    bad_month = (prec == "month") & (date.dt.day != 15)
+    bad_year = (prec == "year") & ~((date.dt.month == 7) & (date.dt.day == 1))
+    bad = (date.notna() & (bad_month | bad_year)).fillna(False).astype(bool)
+    if not bad.any():
+        return []
+    pos = np.flatnonzero(bad.to_numpy())
+    stored = np.where((prec.iloc[pos] == "month").to_numpy(dtype=bool), "on day 15", "on 07-01")
+    msg = (f"{prec_col} is '" + prec.iloc[pos].astype(str) + f"' but {column} is "
+           + date.iloc[pos].dt.strftime("%Y-%m-%d") + "; such dates are stored " + stored)
+    return [t.findings(pos, prec_col, "precision", "warning", msg)]
+
+
+def _precision_presence(t: _Table, column: str, prec_col: str) -> list[pd.DataFrame]:
+    """A date needs its precision, and a precision needs its date.
+
+    Only for optional columns: an empty required one is already a ``not_null`` error.
+    """
+    has_date = t.raw[column].notna().to_numpy()
+    has_prec = t.raw[prec_col].notna().to_numpy()
+    out = []
+    no_prec = np.flatnonzero(has_date & ~has_prec) if t.spec.column(prec_col).nullable else []
+    if len(no_prec):
+        out.append(t.findings(no_prec, prec_col, "precision", "warning",
+                              f"{prec_col} is empty but {column} has a date; expected day, "
+                              "month or year"))
+    no_date = np.flatnonzero(has_prec & ~has_date) if t.spec.column(column).nullable else []
+    if len(no_date):
+        out.append(t.findings(no_date, prec_col, "precision", "warning",
+                              f"{prec_col} is set but {column} is empty; leave both empty "
+                              "or give the date"))
     return out
 
 
 # ============================================================================================
 # layer 2: date order per patient
+
+
+#: Date-order rules of the issue ("death ≥ every other event; last contact ≥ every event";
+#: "maintenance start ≤ progression") that ``DATE_ORDER_RULES`` of the spec does not list yet.
+#: Same format; they belong in ``mmrisk.registry._spec.DATE_ORDER_RULES``.
+_EVERY_EVENT = (
+    "patients.consent_date", "baseline_labs.sample_date", "cytogenetics.test_date@last",
+    "treatment_lines.start_date@last", "treatment_lines.end_date@last",
+    "response_assessments.assessment_date@last", "maintenance_episodes.end_date@last",
+    "maintenance_dose_changes.change_date@last", "spm.spm_date@last",
+)
+EXTRA_DATE_ORDER_RULES: tuple[tuple[str, str, str], ...] = (
+    ("maintenance_episodes.start_date@first", "disease_events.event_date@first", "error"),
+    *((event, "followup.death_date", "error") for event in _EVERY_EVENT),
+    *((event, "followup.last_contact_date", "error") for event in _EVERY_EVENT),
+)
+#: Dates that must be in order within each row: (table, earlier column, later column).
+ROW_DATE_ORDER_RULES: tuple[tuple[str, str, str], ...] = (
+    ("treatment_lines", "start_date", "end_date"),
+    ("maintenance_episodes", "start_date", "end_date"),
+)
 
 
 def _parse_side(side: str) -> tuple[str, str, str]:
@@ -445,7 +498,9 @@ def _parse_side(side: str) -> tuple[str, str, str]:
 
 
 def _intervals(t: _Table, column: str) -> pd.DataFrame:
-    """Per row: patient, position, the date, and the interval its precision allows."""
+    """Per row: patient, position, the date, and the interval its precision allows (cached)."""
+    if column in t.intervals:
+        return t.intervals[column]
     date = t.values(column)
     prec_col = f"{column}_precision"
     prec = t.values(prec_col) if t.has(prec_col) else pd.Series(pd.NA, index=date.index)
@@ -458,21 +513,49 @@ def _intervals(t: _Table, column: str) -> pd.DataFrame:
             hi[m] = period.dt.end_time.dt.normalize().to_numpy()
     frame = pd.DataFrame({"pid": t.patient_ids(), "date": date, "lo": lo, "hi": hi})
     frame["pos"] = np.arange(len(frame))
-    return frame.dropna(subset=["pid", "date"])
+    t.intervals[column] = frame = frame.dropna(subset=["pid", "date"])
+    return frame
 
 
-def _pick(frame: pd.DataFrame, agg: str) -> pd.DataFrame:
-    """The row per patient that ``@first``/``@last`` selects; every row without ``@``."""
-    if not agg or frame.empty:
-        return frame
-    idx = frame.groupby("pid")["date"].idxmin() if agg == "first" else (
-        frame.groupby("pid")["date"].idxmax())
-    return frame.loc[idx.to_numpy()]
+def _pick(t: _Table, column: str, agg: str, bound: str) -> pd.DataFrame:
+    """The row per patient that ``@first``/``@last`` selects; every row without ``@`` (cached).
+
+    Rows are ranked by ``bound`` (``"lo"`` for the earlier side of a rule, ``"hi"`` for the later
+    side), so that with mixed precisions the row giving the tightest sure bound is picked.
+    """
+    key = (column, agg, bound)
+    if key not in t.picks:
+        frame = _intervals(t, column)
+        if agg and not frame.empty:
+            by = frame.groupby("pid", sort=False)[bound]
+            frame = frame.loc[(by.idxmin() if agg == "first" else by.idxmax()).to_numpy()]
+        t.picks[key] = frame
+    return t.picks[key]
 
 
 def _side_text(table: str, column: str, agg: str) -> str:
     prefix = {"first": "the first ", "last": "the last "}.get(agg, "")
     return f"{prefix}{table}.{column}"
+
+
+def _order_findings(late: _Table, later: pd.DataFrame, early: pd.DataFrame, on: str,
+                    l_col: str, texts: tuple[str, str], severity: str) -> list[pd.DataFrame]:
+    """Findings where a later date's latest possible day is before the earlier date's first.
+
+    ``early`` has one row per value of ``on`` (``pid`` or ``pos``) with the earlier ``date`` and
+    its lower bound ``lo``; ``later`` has the later ``date``, its upper bound ``hi`` and ``pos``.
+    """
+    if later.empty or early.empty:
+        return []
+    early = early.set_index(on)
+    lo_early = later[on].map(early["lo"])
+    bad = (later["hi"] < lo_early).to_numpy(dtype=bool)  # no earlier date: NaT, never bad
+    if not bad.any():
+        return []
+    rows = later[bad].assign(date_early=later[on][bad].map(early["date"])).sort_values("pos")
+    msg = (f"{texts[0]} (" + rows["date"].dt.strftime("%Y-%m-%d") + f") is before {texts[1]} ("
+           + rows["date_early"].dt.strftime("%Y-%m-%d") + ")")
+    return [late.findings(rows["pos"].to_numpy(), l_col, "date_order", severity, msg)]
 
 
 def _date_order_findings(rule: tuple[str, str, str],
@@ -482,16 +565,21 @@ def _date_order_findings(rule: tuple[str, str, str],
     if early is None or late is None or not (early.has("patient_id", e_col)
                                              and late.has("patient_id", l_col)):
         return []
-    first = _pick(_intervals(early, e_col), e_agg or "first")
-    later = _pick(_intervals(late, l_col), l_agg)
-    pairs = later.merge(first[["pid", "date", "lo"]], on="pid", suffixes=("", "_early"))
-    bad = pairs[pairs["hi"] < pairs["lo_early"]].sort_values("pos")
-    if bad.empty:
+    first = _pick(early, e_col, e_agg or "first", "lo")  # one row per patient
+    later = _pick(late, l_col, l_agg, "hi")
+    texts = (_side_text(l_tab, l_col, l_agg), _side_text(e_tab, e_col, e_agg))
+    return _order_findings(late, later, first, "pid", l_col, texts, rule[2])
+
+
+def _row_order_findings(rule: tuple[str, str, str],
+                        tables: dict[str, _Table]) -> list[pd.DataFrame]:
+    table, e_col, l_col = rule
+    t = tables.get(table)
+    if t is None or not t.has("patient_id", e_col, l_col):
         return []
-    msg = (f"{_side_text(l_tab, l_col, l_agg)} (" + bad["date"].dt.strftime("%Y-%m-%d")
-           + f") is before {_side_text(e_tab, e_col, e_agg)} ("
-           + bad["date_early"].dt.strftime("%Y-%m-%d") + ")")
-    return [late.findings(bad["pos"].to_numpy(), l_col, "date_order", rule[2], msg)]
+    texts = (f"{table}.{l_col}", f"{table}.{e_col} of the same row")
+    return _order_findings(t, _intervals(t, l_col), _intervals(t, e_col), "pos", l_col, texts,
+                           "error")
 
 
 # ============================================================================================
@@ -524,7 +612,11 @@ def _iss_findings(tables: dict[str, _Table]) -> list[pd.DataFrame]:
     return [t.findings(pos, "iss_recorded", "iss_mismatch", "warning", msg)]
 
 
-_DUP_LABS = ("hemoglobin_g_L", "albumin_g_L", "creatinine_umol_L")
+#: Baseline labs compared to find a patient registered twice; an empty value matches an empty
+#: value, and at least ``_DUP_MIN_LABS`` of them must be recorded.
+_DUP_LABS = ("hemoglobin_g_L", "calcium_mmol_L", "creatinine_umol_L", "albumin_g_L",
+             "beta2m_mg_L", "ldh_U_L")
+_DUP_MIN_LABS = 3
 
 
 def _duplicate_patient_findings(tables: dict[str, _Table]) -> list[pd.DataFrame]:
@@ -536,18 +628,20 @@ def _duplicate_patient_findings(tables: dict[str, _Table]) -> list[pd.DataFrame]
                          "birth_year": pts.values("birth_year"), "pos": np.arange(len(pts.raw))})
     right = pd.DataFrame({"pid": labs.patient_ids(), **{c: labs.values(c) for c in _DUP_LABS}})
     left = left.dropna().drop_duplicates("pid")
-    right = right.dropna().drop_duplicates("pid")
+    right = right[right[list(_DUP_LABS)].notna().sum(axis=1) >= _DUP_MIN_LABS]
+    right = right.dropna(subset=["pid"]).drop_duplicates("pid")
     both = left.merge(right, on="pid", how="inner").sort_values("pos")
     match = ["sex", "birth_year", *_DUP_LABS]
     dup = both.duplicated(match, keep="first")
     if not dup.any():
         return []
-    both["first_pid"] = both.groupby(match, sort=False)["pid"].transform("first")
-    both["first_row"] = both.groupby(match, sort=False)["pos"].transform("first") + 1
+    groups = both.groupby(match, sort=False, dropna=False)
+    both["first_pid"] = groups["pid"].transform("first")
+    both["first_row"] = groups["pos"].transform("first") + 1
     later = both[dup]
     msg = ("possible duplicate of patient " + later["first_pid"].astype(str) + " (row "
-           + later["first_row"].astype(str) + "): same sex, birth year, hemoglobin, albumin "
-           "and creatinine")
+           + later["first_row"].astype(str) + "): same sex, birth year and baseline "
+           "hemoglobin, calcium, creatinine, albumin, β2M and LDH (empty where both are empty)")
     return [pts.findings(later["pos"].to_numpy(), "patient_id", "duplicate_patient", "warning",
                          msg)]
 
@@ -599,14 +693,18 @@ def validate_extract(extract) -> pd.DataFrame:
     >>> findings.query("severity == 'error'").groupby("check").size()  # doctest: +SKIP
     """
     raw = getattr(extract, "tables", extract)
-    tables = {name: _Table(name, raw[name]) for name in TABLE_ORDER if name in raw}
+    sources = getattr(extract, "source_files", {})
+    tables = {name: _Table(name, raw[name], sources.get(name)) for name in TABLE_ORDER
+              if name in raw}
     parts = [_findings(name, None, pd.NA, pd.NA, pd.NA, "missing_table", "error",
                        f"required table {name!r} is missing from the extract")
              for name in TABLE_ORDER if name not in raw]
     for t in tables.values():
         parts += _table_findings(t, tables)
-    for rule in DATE_ORDER_RULES:
+    for rule in (*DATE_ORDER_RULES, *EXTRA_DATE_ORDER_RULES):
         parts += _date_order_findings(rule, tables)
+    for rule in ROW_DATE_ORDER_RULES:
+        parts += _row_order_findings(rule, tables)
     parts += _iss_findings(tables) + _duplicate_patient_findings(tables)
     parts = [p for p in parts if len(p)]
     if not parts:

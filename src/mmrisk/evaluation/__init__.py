@@ -1,0 +1,56 @@
+"""Model evaluation: resampling schemes, survival metrics, bootstrap intervals, CV driver.
+
+- :func:`make_splits` -- repeated stratified K-fold, temporal, leave-one-centre-out and
+  predefined train/test splits, computed once from data + seed (:class:`Split`);
+- metrics as plain functions of ``(survival_train, survival_test, estimate, times)``:
+  :func:`cindex_harrell`, :func:`cindex_uno`, :func:`time_dependent_auc`,
+  :func:`brier_scores`, :func:`integrated_brier_score`, :func:`calibration_metrics`,
+  :func:`calibration_curve`, :func:`d_calibration`; :func:`compute_metrics` returns every
+  contract metric (``cindex_harrell``, ``auc_<h>m``, ...; see :func:`metric_names`);
+- :func:`bootstrap_metrics` -- percentile bootstrap intervals and paired differences;
+- :func:`cross_validate` -- fits each model on identical splits and returns a
+  :class:`CVResult` (tidy metrics with scope ``cv``/``test``, differences, OOF predictions);
+- figures: :func:`plot_calibration`, :func:`plot_auc_over_time`, :func:`plot_brier_over_time`.
+"""
+
+from mmrisk.evaluation._bootstrap import Predictions, ProgressCallback, bootstrap_metrics
+from mmrisk.evaluation._cv import CVResult, cross_validate, predict_survival_at_own_time
+from mmrisk.evaluation._figures import plot_auc_over_time, plot_brier_over_time, plot_calibration
+from mmrisk.evaluation._metrics import (
+    brier_scores,
+    calibration_curve,
+    calibration_metrics,
+    cindex_harrell,
+    cindex_uno,
+    compute_metrics,
+    d_calibration,
+    integrated_brier_score,
+    metric_names,
+    time_dependent_auc,
+)
+from mmrisk.evaluation._splits import SCHEMES, Split, make_splits
+
+__all__ = [
+    "CVResult",
+    "Predictions",
+    "ProgressCallback",
+    "SCHEMES",
+    "Split",
+    "bootstrap_metrics",
+    "brier_scores",
+    "calibration_curve",
+    "calibration_metrics",
+    "cindex_harrell",
+    "cindex_uno",
+    "compute_metrics",
+    "cross_validate",
+    "d_calibration",
+    "integrated_brier_score",
+    "make_splits",
+    "metric_names",
+    "plot_auc_over_time",
+    "plot_brier_over_time",
+    "plot_calibration",
+    "predict_survival_at_own_time",
+    "time_dependent_auc",
+]
