@@ -89,16 +89,17 @@ def data_simulate(
     """
     from mmrisk.registry import simulate_registry, summarize_extract
 
+    from mmrisk.registry import read_extract
+
     try:
         manifest = simulate_registry(out_dir, n=n, seed=seed, fmt=fmt.value, clean=clean,
                                      progress=True)
+        summary = summarize_extract(read_extract(out_dir))
     except MMRiskError as e:
         _fail(str(e))
     out.print(f"Wrote {manifest['n_patients']:,} patients to [bold]{out_dir}[/] "
               f"({fmt.value}, seed {seed}{', clean' if clean else ''}).")
-    from mmrisk.registry import read_extract
-
-    _print_summary(summarize_extract(read_extract(out_dir)))
+    _print_summary(summary)
 
 
 @data_app.command("calibrate")

@@ -105,6 +105,25 @@ def test_validator_never_modifies_its_input(make_tables):
         pd.testing.assert_frame_equal(tables[name], before[name])
 
 
+def test_header_only_tables_have_no_finding(make_tables, writers, tmp_path):
+    tables = {name: df.iloc[:0] for name, df in make_tables().items()}
+    assert validate_extract(tables).empty
+    assert validate_extract(read_extract(writers["parquet"](tables, tmp_path))).empty
+
+
+def test_unusual_parquet_types_are_reported_not_crashed_on(clean_dirs, tmp_path):
+    t = {name: pd.read_parquet(clean_dirs["parquet"] / f"{name}.parquet") for name in TABLE_ORDER}
+    t["patients"]["sex"] = t["patients"]["sex"].astype("category")
+    t["patients"]["diagnosis_date"] = t["patients"]["diagnosis_date"].dt.tz_localize("UTC")
+    t["baseline_labs"]["calcium_mmol_L"] = pd.to_timedelta([1, 2, 3, 4], unit="D")
+    t["spm"]["invasive"] = [[1]]
+    for name, df in t.items():
+        df.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    f = validate_extract(read_extract(tmp_path))
+    assert places(f) == {("baseline_labs", r, "calcium_mmol_L", "type") for r in (1, 2, 3, 4)} | {
+        ("spm", 1, "invasive", "type")}
+
+
 # ============================================================================================
 # one example per check class, with the message a user reads
 
