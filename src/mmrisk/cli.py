@@ -87,9 +87,7 @@ def data_simulate(
     Every table of the data contract, an ``analysis_view``, the ``truth_*`` files (clean latent
     values and the list of injected defects; never show these to a model) and ``manifest.json``.
     """
-    from mmrisk.registry import simulate_registry, summarize_extract
-
-    from mmrisk.registry import read_extract
+    from mmrisk.registry import read_extract, simulate_registry, summarize_extract
 
     try:
         manifest = simulate_registry(out_dir, n=n, seed=seed, fmt=fmt.value, clean=clean,
