@@ -167,7 +167,10 @@ def bootstrap_metrics(
 
     Test patients are resampled with replacement; every model is evaluated on the same
     resampled patients, so the intervals of the differences from ``baseline`` are paired. The
-    censoring distribution (IPCW) stays the one estimated from ``y_train``.
+    censoring distribution (IPCW) stays the one estimated from ``y_train``. Replicates where a
+    metric is undefined are skipped; the interval is NaN when half or more are. ICI, E50 and
+    E90 are distances (>= 0) estimated with upward bias, so their percentile interval can lie
+    above the point estimate of a well-calibrated model.
 
     Parameters
     ----------

@@ -61,6 +61,8 @@ class CVResult:
         The horizons in months.
     baseline : str or None
         The baseline model of ``differences``.
+    splits : list of Split
+        The splits every model was evaluated on.
     """
 
     metrics: pd.DataFrame

@@ -236,7 +236,7 @@ def _factor_tables(
     return ratio, wdiv, zed
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, fastmath=True)
 def _path_dependent(  # noqa: C901 - two passes over one tree, kept together for speed
     X: np.ndarray, left: np.ndarray, right: np.ndarray, default: np.ndarray,
     feature: np.ndarray, threshold: np.ndarray, value: np.ndarray, cover: np.ndarray,

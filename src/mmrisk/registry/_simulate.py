@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 TRUTH_COLUMNS = [
     "age", "female", "iss", "ldh_high", "del17p", "t414", "t1416", "gain1q", "amp1q",
     "egfr_lt30", "fitness", "frailty", "lp", "regimen", "second_induction", "mel140", "tandem",
-    "resp100", "mrd_tested", "mrd_neg", "lm", "t_asct", "t_lm_start", "t_lm_end", "lm_end_reason",
-    "progressed", "t_prog", "t_death", "t_obs_end", "lost", "admin", "ltfu",
+    "tandem_done", "resp100", "mrd_tested", "mrd_neg", "lm", "t_asct", "t_lm_start", "t_lm_end",
+    "lm_end_reason", "progressed", "t_prog", "t_death", "t_obs_end", "lost", "admin", "ltfu",
 ]
 
 
@@ -253,8 +253,8 @@ def _open_writers(out: Path, fmt: str) -> dict[str, _Writer]:
     truth_types = {k: "float" for k in TRUTH_COLUMNS}
     truth_types.update({k: "bool" for k in ("female", "ldh_high", "del17p", "t414", "t1416",
                                              "gain1q", "amp1q", "egfr_lt30", "second_induction",
-                                             "mel140", "tandem", "mrd_tested", "mrd_neg", "lm",
-                                             "progressed", "lost")})
+                                             "mel140", "tandem", "tandem_done", "mrd_tested",
+                                             "mrd_neg", "lm", "progressed", "lost")})
     truth_types.update({"iss": "int", "regimen": "str", "resp100": "str", "lm_end_reason": "str"})
     writers["truth_patients"] = _Writer(out / f"truth_patients.{fmt}", fmt,
                                         ["patient_id", "center_id", *TRUTH_COLUMNS], truth_types)
