@@ -2,29 +2,36 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/explain.py                 # 1,256 and 10,000 patients
-    .venv/bin/python benchmarks/explain.py --sizes 1256 --perm-rows 5
+    .venv/bin/python benchmarks/explain.py            # the full comparison (about 15 min)
+    .venv/bin/python benchmarks/explain.py --sizes 1256 --full-sizes --perm-rows 3
 
-For each cohort size a 100-tree ``RandomSurvivalForest`` is fitted on simulated patients with
-30 features (continuous, binary and ordinal; an interaction and a threshold effect in the
-hazard; about 30% censored; follow-up in days expressed in months). The forest's risk score
-(``predict``) is then explained, in the same run, by
+For each cohort size a 100-tree ``RandomSurvivalForest`` (scikit-survival defaults) is fitted
+on simulated patients with 30 features (continuous, binary and ordinal; an interaction and a
+threshold effect in the hazard; about 30% censored; follow-up in days expressed in months).
+One output of the forest is then explained, in the same run, by
 
 - mmrisk's exact TreeSHAP, path-dependent and interventional (background of 100 patients),
   on ``--tree-rows`` patients; and
-- ``shap.PermutationExplainer`` with its defaults (``max_evals=500``) on the same forest, the
-  same 100-patient background (``shap.maskers.Independent``) and the first ``--perm-rows`` of
-  those patients -- it is slow, so only a few. shap's one-off JIT compilation is excluded
-  by a warm-up call.
+- ``shap.PermutationExplainer`` with its defaults (``max_evals=500``) on the same forest
+  output, the same 100-patient background (``shap.maskers.Independent``) and the first
+  ``--perm-rows`` of those patients -- it is slow, so only a few. shap's one-off JIT
+  compilation is excluded by a warm-up call; so is the loading of mmrisk's compiled kernels.
 
-Printed: seconds per patient of each method, the speed ratios, the largest local-accuracy
-error ``|base + sum(SHAP) - predict|`` of each method, and the largest difference between the
-permutation estimate and the exact interventional values on the rows both explained.
+Printed: milliseconds per patient of each method, the speed ratios, the largest local-accuracy
+error ``|base + sum(SHAP) - model output|`` of each method, and the largest difference between
+the permutation estimate and the exact interventional values on the rows both explained.
+Everything runs single-threaded.
 
-The forest is fitted with ``low_memory=True`` (it keeps the risk score only): a forest that
-keeps survival functions for 10,000 patients with day-level follow-up needs tens of gigabytes
-(``tree_.value`` is nodes x unique times x 2), and ``predict`` is much faster without them, so
-this setting favours the permutation explainer, which calls ``predict`` thousands of times.
+Two configurations:
+
+- ``--sizes`` (default 1,256 and 10,000): the risk score of a forest fitted with
+  ``low_memory=True``, which keeps the risk score only. Its ``predict`` is as cheap as
+  scikit-survival's forests get, so this is the configuration most favourable to the
+  permutation explainer, which calls it thousands of times per patient.
+- ``--full-sizes`` (default 1,256): ``surv_24m`` of a forest with ``low_memory=False``, as mmrisk
+  fits them to report survival at horizons; every ``predict_survival_function`` call fills an
+  array of rows x unique times per tree. (At 10,000 patients with day-level follow-up such a
+  forest needs about 12 GB: ``tree_.value`` is nodes x unique times x 2 per tree.)
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ import shap
 from sksurv.ensemble import RandomSurvivalForest
 from sksurv.util import Surv
 
-from mmrisk.explain import tree_shap
+from mmrisk.explain import output_function, parse_output, tree_shap
 
 MONTH_DAYS = 30.4375
 
@@ -71,36 +78,32 @@ def _per_patient(seconds: float, rows: int) -> float:
     return seconds / max(rows, 1)
 
 
-def run_size(n: int, args: argparse.Namespace) -> dict[str, float]:
-    """Fit one forest and time both explainers on it."""
-    X, y = simulate(n, args.features, args.seed)
-    forest = RandomSurvivalForest(
-        n_estimators=args.trees, low_memory=True, n_jobs=args.jobs, random_state=args.seed
-    )
-    start = time.perf_counter()
-    forest.fit(X, y)
-    fit_seconds = time.perf_counter() - start
-    forest.set_params(n_jobs=1)  # explain single-threaded, both methods alike
+def compare(
+    forest: RandomSurvivalForest, X: np.ndarray, output: str, args: argparse.Namespace
+) -> dict[str, float]:
+    """Time exact TreeSHAP and shap's PermutationExplainer on one forest output."""
+    n = len(X)
+    f = output_function(forest, parse_output(output))
     rng = np.random.default_rng(args.seed + 1)
     background = X[rng.choice(n, size=100, replace=False)]
     rows = X[rng.choice(n, size=min(args.tree_rows, n), replace=False)]
-    truth = forest.predict(rows)
-
-    out: dict[str, float] = {"n": n, "fit_s": fit_seconds, "tree_rows": len(rows)}
-    tree_shap(forest, rows[:2], "risk", feature_perturbation="interventional",
-              background=background)  # warm-up: load the compiled kernel
+    truth = f(rows)
+    out: dict[str, float] = {"tree_rows": len(rows)}
     exact = {}
     for fp in ("tree_path_dependent", "interventional"):
+        # warm-up: load the compiled kernels
+        tree_shap(forest, rows[:2], output, feature_perturbation=fp, background=background)
         start = time.perf_counter()
-        phi, base = tree_shap(forest, rows, "risk", feature_perturbation=fp,
-                              background=background)
+        phi, base = tree_shap(
+            forest, rows, output, feature_perturbation=fp, background=background
+        )
         seconds = time.perf_counter() - start
         out[f"{fp}_s"] = _per_patient(seconds, len(rows))
         out[f"{fp}_err"] = float(np.abs(base + phi.sum(1) - truth).max())
         exact[fp] = phi
 
     masker = shap.maskers.Independent(background, max_samples=len(background))
-    explainer = shap.PermutationExplainer(forest.predict, masker, seed=args.seed)
+    explainer = shap.PermutationExplainer(f, masker, seed=args.seed)
     p = X.shape[1]
     explainer(rows[:1], max_evals=2 * p + 1, silent=True)  # warm-up: shap's JIT compilation
     perm_rows = rows[: args.perm_rows]
@@ -117,25 +120,45 @@ def run_size(n: int, args: argparse.Namespace) -> dict[str, float]:
     return out
 
 
-def _report(r: dict[str, float]) -> None:
+def fit(
+    n: int, low_memory: bool, args: argparse.Namespace
+) -> tuple[RandomSurvivalForest, np.ndarray, float]:
+    """Simulate ``n`` patients and fit the forest (timed, not part of the comparison)."""
+    X, y = simulate(n, args.features, args.seed)
+    forest = RandomSurvivalForest(
+        n_estimators=args.trees, low_memory=low_memory, n_jobs=args.jobs,
+        random_state=args.seed,
+    )
+    start = time.perf_counter()
+    forest.fit(X, y)
+    seconds = time.perf_counter() - start
+    forest.set_params(n_jobs=1)  # explain single-threaded, both methods alike
+    return forest, X, seconds
+
+
+def _report(title: str, r: dict[str, float]) -> None:
     pd_s, iv_s, pm_s = r["tree_path_dependent_s"], r["interventional_s"], r["permutation_s"]
-    print(f"\n== {int(r['n']):,} patients, {int(r['tree_rows'])} explained by TreeSHAP, "
-          f"{int(r['perm_rows'])} by PermutationExplainer (forest fit {r['fit_s']:.1f} s) ==")
-    print(f"  TreeSHAP path-dependent : {pd_s * 1e3:10.3f} ms/patient   "
+    print(f"\n== {title}: {int(r['tree_rows'])} patients explained by TreeSHAP, "
+          f"{int(r['perm_rows'])} by PermutationExplainer ==")
+    print(f"  TreeSHAP path-dependent  : {pd_s * 1e3:10.3f} ms/patient   "
           f"max |local accuracy error| {r['tree_path_dependent_err']:.2e}")
-    print(f"  TreeSHAP interventional : {iv_s * 1e3:10.3f} ms/patient   "
+    print(f"  TreeSHAP interventional  : {iv_s * 1e3:10.3f} ms/patient   "
           f"max |local accuracy error| {r['interventional_err']:.2e}")
-    print(f"  shap PermutationExplainer: {pm_s * 1e3:9.1f} ms/patient   "
+    print(f"  shap PermutationExplainer: {pm_s * 1e3:10.1f} ms/patient   "
           f"max |local accuracy error| {r['permutation_err']:.2e}")
-    print(f"  speed-up vs permutation : path-dependent {pm_s / pd_s:,.0f}x, "
+    print(f"  speed-up vs permutation  : path-dependent {pm_s / pd_s:,.0f}x, "
           f"interventional {pm_s / iv_s:,.0f}x")
     print(f"  permutation vs exact interventional: max |diff| {r['perm_vs_exact_max']:.3g} "
           f"(largest exact |SHAP| {r['exact_max_abs']:.3g})")
 
 
 def main() -> None:
+    """Run the comparison and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1256, 10000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1256, 10000],
+                        help="cohort sizes for the risk-score comparison (low_memory=True)")
+    parser.add_argument("--full-sizes", type=int, nargs="*", default=[1256],
+                        help="cohort sizes for the surv_24m comparison (low_memory=False)")
     parser.add_argument("--features", type=int, default=30)
     parser.add_argument("--trees", type=int, default=100)
     parser.add_argument("--tree-rows", type=int, default=500)
@@ -145,11 +168,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    print(f"shap {shap.__version__}; RandomSurvivalForest(n_estimators={args.trees}, "
-          f"low_memory=True), {args.features} features, background 100, "
-          f"PermutationExplainer max_evals={args.max_evals}")
+    print(f"shap {shap.__version__}; RandomSurvivalForest(n_estimators={args.trees}), "
+          f"{args.features} features; background 100 patients; PermutationExplainer "
+          f"max_evals={args.max_evals}; single-threaded explanations")
     for n in args.sizes:
-        _report(run_size(n, args))
+        forest, X, seconds = fit(n, True, args)
+        title = f"{n:,} patients, risk score, low_memory=True forest (fit {seconds:.0f} s)"
+        _report(title, compare(forest, X, "risk", args))
+    for n in args.full_sizes:
+        forest, X, seconds = fit(n, False, args)
+        title = f"{n:,} patients, surv_24m, low_memory=False forest (fit {seconds:.0f} s)"
+        _report(title, compare(forest, X, "surv_24m", args))
 
 
 if __name__ == "__main__":

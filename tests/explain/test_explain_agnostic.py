@@ -24,7 +24,13 @@ def test_auto_falls_back_for_a_nonadditive_model(squared_gbsa, small_data):
     X, _ = small_data
     frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
     events = []
+    np.random.seed(123)
+    state = np.random.get_state()
     expl = explain(squared_gbsa, frame.head(3), background=frame.head(8), progress=events.append)
+    after = np.random.get_state()
+    assert after[0] == state[0] and np.array_equal(after[1], state[1]) and after[2] == state[2]
+    again = explain(squared_gbsa, frame.head(3), background=frame.head(8))
+    np.testing.assert_array_equal(again.values, expl.values)  # seeded: reproducible
     assert expl.method == "permutation"
     assert expl.local_accuracy_error().max() < 1e-9
     assert events[0].done == 0 and events[0].total == 3

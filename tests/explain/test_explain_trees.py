@@ -172,3 +172,48 @@ def test_interventional_equals_brute_force_and_exact_explainer(small_trees, brut
         exact = shap.ExactExplainer(f, masker)(rows).values
         np.testing.assert_allclose(phi, exact, atol=1e-6)
         assert np.abs(brute).max() > 1e-3  # the comparison is not between zeros
+
+
+def test_fast_kernels_equal_shap_and_the_depth_first_search(make_data, monkeypatch):
+    """Two independent interventional implementations, and shap's path-dependent one."""
+    from mmrisk.explain import _fastshap
+    from mmrisk.explain._fastshap import TreeArrays, interventional_shap, shapley_coefficients
+    from mmrisk.explain._interventional import dfs_interventional
+
+    X, y = make_data(250, 5, seed=8, missing=0.15)
+    models = [
+        RandomSurvivalForest(n_estimators=4, random_state=2).fit(X, y),
+        GradientBoostingSurvivalAnalysis(n_estimators=15, random_state=2).fit(
+            np.nan_to_num(X), y
+        ),
+    ]
+    rows, background = X[:25], X[100:130]
+    for model, output in zip(models, ["chf_15m", "risk"], strict=True):
+        exported = shap_tree_model(model, output)
+        trees = TreeArrays(exported)
+        fast, base = interventional_shap(trees, as_tree_input(rows), as_tree_input(background))
+        coef_a, coef_b = shapley_coefficients(trees.max_depth + 2)
+        dfs = dfs_interventional(trees, as_tree_input(rows), as_tree_input(background),
+                                 coef_a, coef_b)
+        np.testing.assert_allclose(fast, dfs, atol=1e-12)
+        monkeypatch.setattr(_fastshap, "_MAX_BITS", 0)  # force the fallback branch
+        fallback, _ = interventional_shap(trees, as_tree_input(rows), as_tree_input(background))
+        monkeypatch.undo()
+        np.testing.assert_allclose(fallback, fast, atol=1e-12)
+        reference = shap.TreeExplainer(exported).shap_values(as_tree_input(rows))
+        ours, _ = tree_shap(model, rows, output)
+        np.testing.assert_allclose(ours, reference, atol=1e-12)
+        assert np.abs(fast).max() > 1e-3
+
+
+def test_tree_arrays_refuse_children_before_parents():
+    from mmrisk.explain._fastshap import TreeArrays
+
+    tree = {
+        "children_left": np.array([-1, -1, 0]), "children_right": np.array([-1, -1, 1]),
+        "children_default": np.array([-1, -1, 0]), "features": np.array([-2, -2, 0]),
+        "thresholds": np.array([0.0, 0.0, 0.5]), "values": np.array([[1.0], [2.0], [1.5]]),
+        "node_sample_weight": np.array([1.0, 1.0, 2.0]),
+    }
+    with pytest.raises(ValueError, match="before its children"):
+        TreeArrays({"trees": [tree]})

@@ -67,7 +67,12 @@ def test_parent_and_child_runs_carry_contract_metrics_and_artifacts(trained):
         for key in ("cv_cindex_harrell", "cv_cindex_uno", "cv_auc_12m", "cv_brier_24m", "cv_ibs",
                     "cv_calib_slope_12m", "cv_ici_12m", "cv_e50_12m", "cv_e90_12m"):
             assert key in m and f"{key}_lo" in m and f"{key}_hi" in m, (name, key)
-            assert m[f"{key}_lo"] <= m[key] <= m[f"{key}_hi"] or key.startswith("cv_calib")
+            assert m[f"{key}_lo"] <= m[f"{key}_hi"], (name, key)
+            # Absolute calibration errors (ICI, E50, E90) are biased upward under resampling,
+            # so their percentile interval may lie above the point estimate; the others must
+            # contain it.
+            if not key.startswith(("cv_calib", "cv_ici", "cv_e50", "cv_e90")):
+                assert m[f"{key}_lo"] <= m[key] <= m[f"{key}_hi"], (name, key)
         arts = {a.path for a in client.list_artifacts(run_id)}
         assert "predictions_oof.parquet" in arts
         # MLflow 3 keeps the pyfunc as a LoggedModel of the run; runs:/<id>/model resolves it.

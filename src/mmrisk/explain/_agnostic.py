@@ -103,6 +103,8 @@ def _make_explainer(
     method: str, f: Callable[[np.ndarray], np.ndarray], data: Any, seed: Any
 ) -> Callable[[np.ndarray, Any], tuple[np.ndarray, float]]:
     if method == "kernel":
+        if seed is not None:
+            np.random.seed(seed)  # the coalitions kernel SHAP samples (state restored by caller)
         kernel = shap.KernelExplainer(f, data)
 
         def run_kernel(z: np.ndarray, max_evals: Any) -> tuple[np.ndarray, float]:
@@ -169,6 +171,26 @@ def agnostic_shap(
     """
     if method not in ("permutation", "kernel"):
         raise MMRiskError(f"method must be 'permutation' or 'kernel'; got {method!r}.")
+    # shap's explainers draw from (and PermutationExplainer reseeds) numpy's global generator:
+    # keep the caller's state as it was.
+    saved = np.random.get_state()
+    try:
+        return _agnostic(f, Z, background, method, max_evals, background_size, random_state,
+                         progress)
+    finally:
+        np.random.set_state(saved)
+
+
+def _agnostic(
+    f: Callable[[np.ndarray], np.ndarray],
+    Z: np.ndarray,
+    background: np.ndarray,
+    method: str,
+    max_evals: int | str,
+    background_size: int,
+    random_state: int | None,
+    progress: ProgressCallback | None,
+) -> tuple[np.ndarray, float, dict[str, Any]]:
     start = time.perf_counter()
     bg, w, data = _summary(background, background_size, method, random_state)
     n, p = Z.shape

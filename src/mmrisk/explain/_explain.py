@@ -28,7 +28,7 @@ __all__ = ["explain"]
 
 _METHODS = ("auto", "tree", "linear", "permutation", "kernel")
 #: Rows per TreeSHAP call between progress reports.
-_TREE_CHUNK = 256
+_TREE_CHUNK = 1024
 #: Default background sizes: interventional TreeSHAP and permutation (sample), kernel (k-means).
 _DEFAULT_BACKGROUND = {"tree": 100, "permutation": 100, "kernel": 20, "linear": None}
 
@@ -73,11 +73,11 @@ def _choose(method: str, estimator: Any, Z: np.ndarray) -> str:
 
 
 def _background(
-    background: Any, features: Any, X: pd.DataFrame, Z: pd.DataFrame, estimator: Any
+    background: Any, features: Any, X: pd.DataFrame, Z: pd.DataFrame, namer: Any
 ) -> np.ndarray:
     if background is None:
         return Z.to_numpy(dtype=float)
-    frame = _as_frame(background, estimator)
+    frame = _as_frame(background, namer)
     if isinstance(background, pd.DataFrame) and list(frame.columns) != list(X.columns):
         frame = frame[list(X.columns)]
     return _transform(features, frame).to_numpy(dtype=float)
@@ -241,10 +241,13 @@ default='tree_path_dependent'
             f"{feature_perturbation!r}."
         )
     features, estimator = split_model(model)
-    X = _as_frame(X, estimator if features is None else features)
+    namer = estimator if features is None else features
+    X = _as_frame(X, namer)
+    if len(X) == 0:
+        raise MMRiskError("X has no rows to explain.")
     Zf = _transform(features, X)
     Z = Zf.to_numpy(dtype=float)
-    bg_all = _background(background, features, X, Zf, estimator)
+    bg_all = _background(background, features, X, Zf, namer)
     chosen = _choose(method, estimator, np.vstack([Z, bg_all]))
     size = max_background if max_background is not None else _DEFAULT_BACKGROUND[chosen]
     bg = _sample(bg_all, size, random_state) if chosen != "kernel" else bg_all

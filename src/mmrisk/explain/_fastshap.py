@@ -23,11 +23,14 @@ For ``x`` and a background row ``r``, a leaf is reached by the hybrid point ``(x
 iff every path feature passed by ``x`` only (set ``A``) is in ``S``, every one passed by ``r``
 only (set ``B``) is not, and none is passed by neither. Its game ``1[A ⊆ S, S ∩ B = ∅]`` has
 Shapley values ``(|A|-1)! |B|! / (|A|+|B|)!`` on ``A`` and ``-|A|! (|B|-1)! / (|A|+|B|)!`` on
-``B``. With ``O`` the path features ``x`` passes, reachability needs ``r`` to pass all of
-``F_l \\ O`` (then ``B = F_l \\ O`` and ``A = O`` minus those ``r`` passes), which is checked with
-bit masks over the leaf's path features, precomputed per tree for the background: ``O(n_leaves *
-(n_background + D))`` per tree and row. Paths with more than 62 distinct features use a
-depth-first search over (x, r) pairs instead (Lundberg et al., 2020, Methods).
+``B``. With ``O`` the path features ``x`` passes, reachability needs ``r`` to pass every split
+of the features in ``F_l \\ O`` (then ``B = F_l \\ O`` and ``A = O`` minus the features ``r``
+passes). For each tree and row, a depth-first search carries the background rows that can
+still reach the current node (filtered only at edges on features ``x`` has failed), so
+subtrees no background row can reach are skipped; at a leaf, ``A`` comes from bit masks of
+the features each background row passes, built once per tree. Paths with more than 62
+distinct features use a plain depth-first search per (x, r) pair instead (Lundberg et al.,
+2020, Methods, "Interventional Tree SHAP").
 """
 
 from __future__ import annotations
@@ -41,6 +44,11 @@ import numpy as np
 __all__ = ["TreeArrays", "path_dependent_shap", "interventional_shap"]
 
 _MAX_BITS = 62
+# Index of the lowest set bit of a 64-bit word: de Bruijn multiplication and lookup.
+_DEBRUIJN_MUL = np.int64(0x03F79D71B4CB0A89)
+_DEBRUIJN = np.zeros(64, dtype=np.int64)
+for _i in range(64):
+    _DEBRUIJN[(((1 << _i) * 0x03F79D71B4CB0A89) % 2**64) >> 58] = _i
 
 
 class TreeArrays:
@@ -78,6 +86,12 @@ class TreeArrays:
                 :, output_index
             ]
             self.cover[k, :n] = t["node_sample_weight"]
+        internal = self.left >= 0
+        rows = np.broadcast_to(np.arange(width), shape)
+        if np.any(internal & ((self.left <= rows) | (self.right <= rows))):
+            raise ValueError(
+                "trees must number every node before its children (as scikit-learn does)."
+            )
         self.offset = float(np.ravel(model.get("base_offset", 0.0))[0])
         self.max_depth = int(_max_depth(self.left, self.right, self.size))
         self.max_unique = int(_max_unique(self.left, self.right, self.feature, self.size))
@@ -188,10 +202,11 @@ def _predict(X: np.ndarray, left: np.ndarray, right: np.ndarray, default: np.nda
     out = np.zeros(X.shape[0])
     for i in range(X.shape[0]):
         s = 0.0
+        x = X[i]
         for t in range(left.shape[0]):
             node = 0
             while left[t, node] >= 0:
-                node = _child(X[i], t, node, left, right, default, feature, threshold)
+                node = _child(x, t, node, left, right, default, feature, threshold)
             s += value[t, node]
         out[i] = s
     return out
@@ -236,24 +251,27 @@ def _factor_tables(
     return ratio, wdiv, zed
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True)
 def _path_dependent(  # noqa: C901 - two passes over one tree, kept together for speed
     X: np.ndarray, left: np.ndarray, right: np.ndarray, default: np.ndarray,
     feature: np.ndarray, threshold: np.ndarray, value: np.ndarray, cover: np.ndarray,
     size: np.ndarray, nodes_t: np.ndarray, weights_t: np.ndarray,
 ) -> np.ndarray:
     n_rows, p = X.shape
-    q = nodes_t.shape[0]
     width = left.shape[1]
+    qmax = nodes_t.shape[1]
     phi = np.zeros((n_rows, p))
-    prod = np.empty((width, q))
-    summ = np.empty((width, q))
-    sub = np.empty((width, q))
+    prod = np.empty((width, qmax))
+    summ = np.empty((width, qmax))
+    sub = np.empty((width, qmax))
     one = np.empty(width, dtype=np.int64)
     for t in range(left.shape[0]):
         n = size[t]
-        parent, prev, _ = _prev_edges(left, right, feature, t, n)
-        ratio, wdiv, zed = _factor_tables(t, n, parent, prev, cover, nodes_t, weights_t)
+        parent, prev, unique = _prev_edges(left, right, feature, t, n)
+        q = unique.max() // 2 + 1  # exact for this tree's polynomials
+        ratio, wdiv, zed = _factor_tables(
+            t, n, parent, prev, cover, nodes_t[q - 1, :q], weights_t[q - 1, :q]
+        )
         for i in range(n_rows):
             x = X[i]
             for k in range(q):
@@ -261,33 +279,40 @@ def _path_dependent(  # noqa: C901 - two passes over one tree, kept together for
                 sub[0, k] = 0.0
             one[0] = 1
             for c in range(n):  # top-down: product of the path's factors at each child
-                if left[t, c] < 0:
+                a = left[t, c]
+                if a < 0:
                     continue
+                b = right[t, c]
                 go = _child(x, t, c, left, right, default, feature, threshold)
-                for ch in (left[t, c], right[t, c]):
-                    pe = prev[ch]
-                    before = one[pe] if pe >= 0 else 1
-                    after = before if ch == go else 0
-                    one[ch] = after
-                    r = ratio[2 * before + after, ch]
-                    for k in range(q):
-                        prod[ch, k] = prod[c, k] * r[k]
-                        sub[ch, k] = 0.0
+                pe = prev[a]  # both children share the previous split on this feature
+                before = one[pe] if pe >= 0 else 1
+                after_a = before if go == a else 0
+                after_b = before if go == b else 0
+                one[a] = after_a
+                one[b] = after_b
+                ra = 2 * before + after_a
+                rb = 2 * before + after_b
+                for k in range(q):
+                    pk = prod[c, k]
+                    prod[a, k] = pk * ratio[ra, a, k]
+                    prod[b, k] = pk * ratio[rb, b, k]
+                    sub[a, k] = 0.0
+                    sub[b, k] = 0.0
             for c in range(n - 1, 0, -1):  # bottom-up: sums, then each edge's contribution
-                if left[t, c] < 0:
+                a = left[t, c]
+                if a < 0:
                     v = value[t, c]
                     for k in range(q):
                         summ[c, k] = v * prod[c, k]
                 else:
-                    a = left[t, c]
                     b = right[t, c]
                     for k in range(q):
                         summ[c, k] = summ[a, k] + summ[b, k]
-                w = wdiv[one[c], c]
+                o = one[c]
                 acc = 0.0
                 for k in range(q):
-                    acc += (summ[c, k] - sub[c, k]) * w[k]
-                phi[i, feature[t, parent[c]]] += (one[c] - zed[c]) * acc
+                    acc += (summ[c, k] - sub[c, k]) * wdiv[o, c, k]
+                phi[i, feature[t, parent[c]]] += (o - zed[c]) * acc
                 pe = prev[c]
                 if pe >= 0:
                     for k in range(q):
@@ -295,11 +320,15 @@ def _path_dependent(  # noqa: C901 - two passes over one tree, kept together for
     return phi
 
 
-def _quadrature(max_unique: int) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss-Legendre nodes and weights on [0, 1], exact for degree < max_unique."""
-    q = max_unique // 2 + 1
-    x, w = np.polynomial.legendre.leggauss(q)
-    return (x + 1.0) / 2.0, w / 2.0
+def _quadratures(qmax: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [0, 1] for 1..qmax points (row q-1, padded)."""
+    nodes = np.zeros((qmax, qmax))
+    weights = np.zeros((qmax, qmax))
+    for q in range(1, qmax + 1):
+        x, w = np.polynomial.legendre.leggauss(q)
+        nodes[q - 1, :q] = (x + 1.0) / 2.0
+        weights[q - 1, :q] = w / 2.0
+    return nodes, weights
 
 
 def path_dependent_shap(trees: TreeArrays, X: np.ndarray) -> tuple[np.ndarray, float]:
@@ -320,7 +349,7 @@ def path_dependent_shap(trees: TreeArrays, X: np.ndarray) -> tuple[np.ndarray, f
         Cover-weighted expected output.
     """
     X = np.ascontiguousarray(X, dtype=np.float64)
-    nodes_t, weights_t = _quadrature(trees.max_unique)
+    nodes_t, weights_t = _quadratures(trees.max_unique // 2 + 1)
     phi = _path_dependent(
         X, *trees.arrays(), trees.cover, trees.size, nodes_t, weights_t
     )
@@ -332,8 +361,12 @@ def _leaf_conditions(
     left: np.ndarray, right: np.ndarray, default: np.ndarray, feature: np.ndarray,
     threshold: np.ndarray, t: int, n: int, width: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per node: the path's distinct features as slots with an interval and a NaN flag."""
+    """Per node: the path's distinct features as slots with an interval and a NaN flag.
+
+    Also the slot of the feature split on by each node's incoming edge (``edge_slot``).
+    """
     parent, prev, unique = _prev_edges(left, right, feature, t, n)
+    edge_slot = np.zeros(n, dtype=np.int64)
     slot_feat = np.full((n, width), -1, dtype=np.int64)
     lo = np.full((n, width), -np.inf)
     hi = np.full((n, width), np.inf)
@@ -352,6 +385,7 @@ def _leaf_conditions(
                 s = j
                 break
         slot_feat[c, s] = f
+        edge_slot[c] = s
         thr = threshold[t, pa]
         if c == left[t, pa]:
             hi[c, s] = min(hi[c, s], thr)
@@ -359,93 +393,162 @@ def _leaf_conditions(
             lo[c, s] = max(lo[c, s], thr)
         if default[t, pa] != c:
             nan_ok[c, s] = False
-    return slot_feat, lo, hi, nan_ok, unique, parent
-
-
-@numba.njit(cache=True, nogil=True)
-def _mask(row: np.ndarray, slot_feat: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-          nan_ok: np.ndarray, node: int, d: int) -> np.int64:
-    m = np.int64(0)
-    for s in range(d):
-        v = row[slot_feat[node, s]]
-        ok = nan_ok[node, s] if np.isnan(v) else (v > lo[node, s] and v <= hi[node, s])
-        if ok:
-            m |= np.int64(1) << s
-    return m
+    return slot_feat, lo, hi, nan_ok, unique, edge_slot
 
 
 @numba.njit(cache=True, nogil=True)
 def _popcount(m: np.int64) -> int:
-    c = 0
-    while m:
-        m &= m - 1
-        c += 1
-    return c
+    m = m - ((m >> 1) & 0x5555555555555555)
+    m = (m & 0x3333333333333333) + ((m >> 2) & 0x3333333333333333)
+    m = (m + (m >> 4)) & 0x0F0F0F0F0F0F0F0F
+    return int((m * 0x0101010101010101) >> 56) & 0xFF
 
 
 @numba.njit(cache=True, nogil=True)
-def _interventional(  # noqa: C901 - one pass per tree over leaves and background rows
+def _passes(R: np.ndarray, r: int, f: int, lo: float, hi: float, nan_ok: bool) -> bool:
+    v = R[r, f]
+    if np.isnan(v):
+        return nan_ok
+    return v > lo and v <= hi
+
+
+@numba.njit(cache=True, nogil=True)
+def _leaf_update_masks(
+    phi: np.ndarray, i: int, cand: np.ndarray, level: int, n_cand: int, bg: np.ndarray,
+    o_mask: np.int64, ob_mask: np.int64, d: int, slot_feat: np.ndarray, node: int,
+    scale: float, coef_a: np.ndarray, coef_b: np.ndarray, acc_a: np.ndarray,
+) -> None:
+    """Add one leaf's Shapley values for all background rows that reach it (no array views)."""
+    n_b = _popcount(ob_mask)
+    b_sum = 0.0
+    for s in range(d):
+        acc_a[s] = 0.0
+    for j in range(n_cand):
+        a_set = o_mask & ~bg[node, cand[level, j]]
+        n_a = _popcount(a_set)
+        if n_a + n_b == 0:
+            continue
+        if n_b > 0:
+            b_sum += coef_b[n_a, n_b]
+        if n_a > 0:
+            w = coef_a[n_a, n_b]
+            while a_set:
+                low = a_set & -a_set
+                acc_a[_DEBRUIJN[((low * _DEBRUIJN_MUL) >> 58) & 63]] += w
+                a_set ^= low
+    for s in range(d):
+        f = slot_feat[node, s]
+        if o_mask & (np.int64(1) << s):
+            phi[i, f] += scale * acc_a[s]
+        else:
+            phi[i, f] -= scale * b_sum
+
+
+@numba.njit(cache=True, nogil=True)
+def _interventional(  # noqa: C901 - one depth-first search per tree and row
     X: np.ndarray, R: np.ndarray, left: np.ndarray, right: np.ndarray, default: np.ndarray,
     feature: np.ndarray, threshold: np.ndarray, value: np.ndarray, size: np.ndarray,
-    coef_a: np.ndarray, coef_b: np.ndarray, max_unique: int,
+    coef_a: np.ndarray, coef_b: np.ndarray, max_unique: int, max_depth: int,
 ) -> np.ndarray:
     n_rows, p = X.shape
     m = R.shape[0]
     phi = np.zeros((n_rows, p))
     width = max_unique + 1
+    levels = max_depth + 2
+    cand = np.empty((levels, m), dtype=np.int64)
+    n_cand = np.zeros(levels, dtype=np.int64)
+    st_node = np.empty(2 * levels, dtype=np.int64)
+    st_depth = np.empty(2 * levels, dtype=np.int64)
+    st_o = np.empty(2 * levels, dtype=np.int64)
+    st_ob = np.empty(2 * levels, dtype=np.int64)
+    st_mode = np.empty(2 * levels, dtype=np.int64)
+    st_src = np.empty(2 * levels, dtype=np.int64)
+    acc_a = np.empty(width)
     for t in range(left.shape[0]):
         n = size[t]
-        slot_feat, lo, hi, nan_ok, unique, _ = _leaf_conditions(
+        slot_feat, lo, hi, nan_ok, unique, edge_slot = _leaf_conditions(
             left, right, default, feature, threshold, t, n, width
         )
-        leaves = np.empty(n, dtype=np.int64)
-        n_leaves = 0
-        for c in range(n):
-            if left[t, c] < 0:
-                leaves[n_leaves] = c
-                n_leaves += 1
-        bg = np.empty((n_leaves, m), dtype=np.int64)
-        for li in range(n_leaves):
-            c = leaves[li]
+        # For every node and background row: which of the path's features the row passes
+        # (every split of it so far), built top-down from the parent's mask.
+        parent = _parents(left, right, t, n)
+        bg = np.zeros((n, m), dtype=np.int64)
+        for c in range(1, n):
+            pa = parent[c]
+            bit = np.int64(1) << edge_slot[c]
+            keep = ~bit if unique[c] > unique[pa] else np.int64(-1)
+            f = feature[t, pa]
+            thr = threshold[t, pa]
+            is_left = c == left[t, pa]
+            nan_here = c == default[t, pa]
             for j in range(m):
-                bg[li, j] = _mask(R[j], slot_feat, lo, hi, nan_ok, c, unique[c])
-        acc_a = np.empty(width)
+                prior = bg[pa, j] | ~keep  # a new slot starts as passed
+                v = R[j, f]
+                went = nan_here if np.isnan(v) else ((v <= thr) == is_left)
+                bg[c, j] = (prior & ~bit) | (bit if (went and (prior & bit) != 0) else 0)
         for i in range(n_rows):
-            for li in range(n_leaves):
-                c = leaves[li]
-                d = unique[c]
-                full = (np.int64(1) << d) - 1
-                o_mask = _mask(X[i], slot_feat, lo, hi, nan_ok, c, d)
-                ob = full & ~o_mask
-                n_b = _popcount(ob)
-                b_sum = 0.0
-                for s in range(d):
-                    acc_a[s] = 0.0
-                for j in range(m):
-                    mr = bg[li, j]
-                    if (mr & ob) != ob:
+            x = X[i]
+            for j in range(m):
+                cand[0, j] = j
+            n_cand[0] = m
+            top = 0
+            st_node[0] = 0
+            st_depth[0] = 0
+            st_o[0] = 0
+            st_ob[0] = 0
+            st_mode[0] = 0
+            st_src[0] = 0
+            while top >= 0:
+                c = st_node[top]
+                d = st_depth[top]
+                o_mask = st_o[top]
+                ob_mask = st_ob[top]
+                mode = st_mode[top]
+                level = st_src[top]  # the parent's candidate list
+                top -= 1
+                if mode != 0:  # this edge must be passed: filter into this depth's list
+                    s = edge_slot[c]
+                    f = slot_feat[c, s]
+                    lo_c = lo[c, s]
+                    hi_c = hi[c, s]
+                    nan_c = nan_ok[c, s]
+                    k = 0
+                    for j in range(n_cand[level]):
+                        r = cand[level, j]
+                        if _passes(R, r, f, lo_c, hi_c, nan_c):
+                            cand[d, k] = r
+                            k += 1
+                    n_cand[d] = k
+                    level = d
+                    if k == 0:
                         continue
-                    a_set = o_mask & ~mr
-                    n_a = _popcount(a_set)
-                    if n_a + n_b == 0:
-                        continue
-                    if n_b > 0:
-                        b_sum += coef_b[n_a, n_b]
-                    if n_a > 0:
-                        w = coef_a[n_a, n_b]
-                        s = 0
-                        while a_set:
-                            if a_set & 1:
-                                acc_a[s] += w
-                            a_set >>= 1
-                            s += 1
-                scale = value[t, c] / m
-                for s in range(d):
-                    bit = (np.int64(1) << s)
-                    if o_mask & bit:
-                        phi[i, slot_feat[c, s]] += scale * acc_a[s]
+                a = left[t, c]
+                if a < 0:
+                    _leaf_update_masks(
+                        phi, i, cand, level, n_cand[level], bg, o_mask, ob_mask, unique[c],
+                        slot_feat, c, value[t, c] / m, coef_a, coef_b, acc_a,
+                    )
+                    continue
+                go = _child(x, t, c, left, right, default, feature, threshold)
+                for ch in (left[t, c], right[t, c]):
+                    s = edge_slot[ch]
+                    bit = np.int64(1) << s
+                    is_new = unique[ch] > unique[c]
+                    x_pass = ch == go
+                    was_out = (not is_new) and (ob_mask & bit) != 0
+                    if was_out:
+                        new_o, new_ob, md = o_mask, ob_mask, 1
+                    elif x_pass:
+                        new_o, new_ob, md = o_mask | bit, ob_mask, 0
                     else:
-                        phi[i, slot_feat[c, s]] -= scale * b_sum
+                        new_o, new_ob, md = o_mask & ~bit, ob_mask | bit, 2
+                    top += 1
+                    st_node[top] = ch
+                    st_depth[top] = d + 1
+                    st_o[top] = new_o
+                    st_ob[top] = new_ob
+                    st_mode[top] = md
+                    st_src[top] = level
     return phi
 
 
@@ -506,6 +609,6 @@ def interventional_shap(
 
         return dfs_interventional(trees, X, R, coef_a, coef_b), base
     phi = _interventional(
-        X, R, *trees.arrays(), trees.size, coef_a, coef_b, trees.max_unique
+        X, R, *trees.arrays(), trees.size, coef_a, coef_b, trees.max_unique, trees.max_depth
     )
     return phi, base

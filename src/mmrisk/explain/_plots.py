@@ -207,8 +207,12 @@ def plot_waterfall(expl: Explanation, row: int, max_display: int = 10) -> Figure
         ax.barh(y, c, left=s, color=_POS if c >= 0 else _NEG, height=0.6)
         ax.text(s + c, y, f" {c:+.3g}", va="center", ha="left" if c >= 0 else "right",
                 fontsize=8)
-    ax.axvline(expl.base_value, color="#666666", linestyle=":", linewidth=0.8)
     pred = float(expl.prediction[row])
+    ends = np.concatenate([start, start + np.asarray(contrib), [expl.base_value, pred]])
+    lo, hi = float(ends.min()), float(ends.max())
+    pad = 0.18 * (hi - lo) if hi > lo else 1.0
+    ax.set_xlim(lo - pad, hi + pad)  # room for the labels (bars' sticky edges block margins)
+    ax.axvline(expl.base_value, color="#666666", linestyle=":", linewidth=0.8)
     ax.axvline(pred, color="#333333", linewidth=0.8)
     ax.set_yticks(ypos, labels)
     ax.set_xlabel(f"{expl.output}: base value {expl.base_value:.4g} -> prediction {pred:.4g}")

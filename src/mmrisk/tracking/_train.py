@@ -307,12 +307,11 @@ def _log_explanations(fitted: Any, X: pd.DataFrame, config: ExperimentConfig, na
     expl = explain(fitted, sample, output="risk", background=sample)
     with tempfile.TemporaryDirectory() as tmp:
         write_explanation(expl, tmp, rows=[])
-        for path in sorted(Path(tmp).rglob("*")):
-            if path.is_file() and path.suffix in (".png", ".csv"):
-                if path.name.startswith("shap_values"):
-                    continue  # per-row values stay out of the run: a sample of real patients
-                sub = "figures/shap" if path.suffix == ".png" else "shap"
-                mlflow.log_artifact(str(path), sub)
+        # Global summaries only: figures and mean |SHAP|. Per-patient tables (values,
+        # reasons) describe a sample of real patients and stay out of the run.
+        for path in sorted(Path(tmp).rglob("*.png")):
+            mlflow.log_artifact(str(path), "figures/shap")
+        mlflow.log_artifact(str(Path(tmp) / "global_importance.csv"), "shap")
 
 
 def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
