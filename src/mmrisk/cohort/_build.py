@@ -206,7 +206,7 @@ def _endpoint(clock: pd.DataFrame, spec: CohortSpec) -> tuple[pd.Series, pd.Seri
     return end, event, pd.concat([clock["prog"], clock["death"]], axis=1).min(axis=1)
 
 
-def _eligibility(tables, findings, pid, clock, spec) -> tuple[_Exclusions, pd.Series]:
+def _eligibility(findings, pid, clock, spec, landmark, end, first_bad) -> _Exclusions:
     ex = _Exclusions(len(pid))
     ex.apply(pid.duplicated(keep="first"), "duplicate_id")
     dups = findings.loc[findings["check"] == "duplicate_patient", "row"].dropna().astype(int) - 1
@@ -220,11 +220,15 @@ def _eligibility(tables, findings, pid, clock, spec) -> tuple[_Exclusions, pd.Se
     ex.apply(clock["last"].isna() & clock["death"].isna(), "no_followup")
     if spec.landmark == "lm_start":
         ex.apply(clock["lm_start"].isna(), "no_lm")
-    landmark = _landmark(clock, spec)
-    end, _, first_bad = _endpoint(clock, spec)
     ex.apply(first_bad <= landmark, "event_before_landmark")
     ex.apply(end <= landmark, "censored_before_landmark")
-    return ex, landmark
+    return ex
+
+
+def _per_patient(values: pd.Series, pid: pd.Series) -> pd.Series:
+    """``values`` (aligned with the patient rows) keyed by patient_id, first row per patient."""
+    by_id = pd.Series(values.to_numpy(), index=pid.to_numpy())
+    return by_id[~by_id.index.duplicated()]
 
 
 def _cytogenetics(tables, pid: pd.Series, landmark: pd.Series) -> pd.DataFrame:
@@ -234,8 +238,7 @@ def _cytogenetics(tables, pid: pd.Series, landmark: pd.Series) -> pd.DataFrame:
     ``not_tested``; a NULL result is missing (NaN), never "not detected".
     """
     cy = tables["cytogenetics"]
-    lm_by_pid = pd.Series(landmark.to_numpy(), index=pid.to_numpy())
-    lm_by_pid = lm_by_pid[~lm_by_pid.index.duplicated()]
+    lm_by_pid = _per_patient(landmark, pid)
     known = _date(cy["test_date"]) <= cy["patient_id"].map(lm_by_pid)
     cy = cy[known.fillna(False)]
     rank = {"detected": 4, "not_detected": 3, "failed": 2, "not_tested": 1}
@@ -255,8 +258,7 @@ def _cytogenetics(tables, pid: pd.Series, landmark: pd.Series) -> pd.DataFrame:
 
 def _response(tables, pid, landmark, timepoint: str) -> pd.Series:
     ra = tables["response_assessments"]
-    lm_by_pid = pd.Series(landmark.to_numpy(), index=pid.to_numpy())
-    lm_by_pid = lm_by_pid[~lm_by_pid.index.duplicated()]
+    lm_by_pid = _per_patient(landmark, pid)
     ok = (_text(ra["timepoint"]) == timepoint) & (
         _date(ra["assessment_date"]) <= ra["patient_id"].map(lm_by_pid))
     sel = ra[ok.fillna(False)].sort_values("assessment_date")
@@ -265,8 +267,7 @@ def _response(tables, pid, landmark, timepoint: str) -> pd.Series:
 
 def _mrd(tables, pid, landmark) -> pd.Series:
     ra = tables["response_assessments"]
-    lm_by_pid = pd.Series(landmark.to_numpy(), index=pid.to_numpy())
-    lm_by_pid = lm_by_pid[~lm_by_pid.index.duplicated()]
+    lm_by_pid = _per_patient(landmark, pid)
     res = _text(ra["mrd_result"])
     ok = res.isin(["negative", "positive"]) & (
         _date(ra["assessment_date"]) <= ra["patient_id"].map(lm_by_pid))
@@ -279,11 +280,10 @@ def _lines(tables, pid, clock, landmark) -> pd.DataFrame:
     tl = tables["treatment_lines"]
     start = _date(tl["start_date"])
     phase = _text(tl["phase"])
-    known = start <= tl["patient_id"].map(pd.Series(landmark.to_numpy(), index=pid.to_numpy())
-                                          .groupby(level=0).first())
+    known = start <= tl["patient_id"].map(_per_patient(landmark, pid))
     first = tl[(_num(tl["line_number"]) == 1) & known.fillna(False)]
     regimen = pid.map(_text(first["regimen_code"]).groupby(first["patient_id"]).first())
-    asct = pd.Series(clock["asct"].to_numpy(), index=pid.to_numpy()).groupby(level=0).first()
+    asct = _per_patient(clock["asct"], pid)
     second = (phase == "induction") & (_num(tl["line_number"]) >= 2) & known.fillna(False) & (
         start <= tl["patient_id"].map(asct))
     return pd.DataFrame({
@@ -296,7 +296,7 @@ def _lines(tables, pid, clock, landmark) -> pd.DataFrame:
 def _transplant(tables, pid, clock, landmark) -> pd.DataFrame:
     tr = tables["transplants"]
     typ = _text(tr["transplant_type"])
-    lm_by_pid = pd.Series(landmark.to_numpy(), index=pid.to_numpy()).groupby(level=0).first()
+    lm_by_pid = _per_patient(landmark, pid)
     known = (_date(tr["infusion_date"]) <= tr["patient_id"].map(lm_by_pid)).fillna(False)
     up = tr[(typ == "auto_upfront").fillna(False) & known]
     tandem = tr[(typ == "auto_tandem").fillna(False) & known]
@@ -404,8 +404,9 @@ def build_cohort(extract: RegistryExtract, spec: CohortSpec | None = None,
     for name in tables:
         tables[name] = tables[name].reset_index(drop=True)
     clock = _clock(tables, pid)
-    ex, landmark = _eligibility(tables, findings, pid, clock, spec)
-    end, event_date, _ = _endpoint(clock, spec)
+    landmark = _landmark(clock, spec)
+    end, event_date, first_bad = _endpoint(clock, spec)
+    ex = _eligibility(findings, pid, clock, spec, landmark, end, first_bad)
     event = event_date.notna().to_numpy()
     time = _months(event_date.where(event_date.notna(), end), landmark).to_numpy()
 

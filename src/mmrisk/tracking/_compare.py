@@ -8,7 +8,12 @@ from mlflow.tracking import MlflowClient
 
 from mmrisk.exceptions import MMRiskError
 
-__all__ = ["latest_leaderboard"]
+__all__ = ["latest_leaderboard", "lower_is_better"]
+
+
+def lower_is_better(metric: str) -> bool:
+    """True for error metrics (Brier, IBS, ICI, E50, E90), False for C-index, AUC, p-values."""
+    return any(k in metric for k in ("brier", "ibs", "ici", "e50", "e90"))
 
 
 def latest_leaderboard(uri: str, experiment: str, metric: str = "cv_cindex_uno"
@@ -44,8 +49,7 @@ def latest_leaderboard(uri: str, experiment: str, metric: str = "cv_cindex_uno"
         known = sorted(c for c in board.columns if c.startswith(("cv_", "test_"))
                        and not c.endswith(("_lo", "_hi")))
         raise MMRiskError(f"metric {metric!r} was not logged; logged: {', '.join(known)}")
-    lower_better = any(k in metric for k in ("brier", "ibs", "ici", "e50", "e90"))
-    board = board.sort_values(metric, ascending=lower_better).reset_index(drop=True)
+    board = board.sort_values(metric, ascending=lower_is_better(metric)).reset_index(drop=True)
     facts = {"run_id": parent.info.run_id, "run_name": parent.info.run_name,
              "best_model": parent.data.tags.get("best_model"),
              "registered_alias": parent.data.tags.get("registered_alias"),

@@ -45,6 +45,7 @@ from mmrisk.evaluation import (  # noqa: E402
 from mmrisk.models import hazard_ratios, make_model, model_size_bytes  # noqa: E402
 from mmrisk.report import hr_forest_figure, km_figure  # noqa: E402
 from mmrisk.scoring import learn_cutpoints, predict_table, risk_groups  # noqa: E402
+from mmrisk.tracking._compare import lower_is_better  # noqa: E402
 from mmrisk.tracking._pyfunc import MMRiskPyfunc  # noqa: E402
 from mmrisk.tracking._store import resolve_tracking_uri, setup_experiment  # noqa: E402
 
@@ -370,7 +371,7 @@ def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
                 {**tags, "experiment_id": exp_id})
         tick("log", len(models), len(models))
         metric = config.tracking.select_metric
-        higher = not any(k in metric for k in ("brier", "ibs", "ici", "e50", "e90"))
+        higher = not lower_is_better(metric)
         finite = {k: val for k, val in values.items() if np.isfinite(val)}
         registered: dict[str, Any] = {}
         if finite:
