@@ -1,18 +1,23 @@
 """The MLflow pyfunc adapter: a fitted model + horizons + risk cut-points → a prediction table.
 
-Keep this class at this import path: MLflow pickles a reference to it (scikit-learn#12927).
+Keep :class:`MMRiskPyfunc` at this import path: MLflow pickles a reference to it
+(scikit-learn#12927). :func:`load_model` is the one way the CLI (``explain``, ``score``,
+``serve``) gets a trained model back from any MLflow URI.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import joblib
 import mlflow.pyfunc
 import pandas as pd
 
-__all__ = ["MMRiskPyfunc"]
+from mmrisk.exceptions import MMRiskError
+
+__all__ = ["MMRiskPyfunc", "LoadedModel", "load_model"]
 
 
 class MMRiskPyfunc(mlflow.pyfunc.PythonModel):
@@ -32,3 +37,55 @@ class MMRiskPyfunc(mlflow.pyfunc.PythonModel):
         X = pd.DataFrame(model_input)[self.meta_["features"]]
         return predict_table(self.model_, X, self.meta_["horizons"],
                              self.meta_["cutpoints"]).reset_index(drop=True)
+
+
+@dataclass
+class LoadedModel:
+    """A trained mmrisk model loaded from MLflow.
+
+    Attributes
+    ----------
+    uri : str
+        The URI it was loaded from.
+    estimator : fitted estimator
+        Feature pipeline + survival model (the scikit-survival contract).
+    meta : dict
+        ``features`` (input columns, in order), ``horizons``, ``cutpoints`` (risk groups),
+        ``profile`` (training summaries for drift: quantiles, category shares, missingness,
+        risk-score quantiles), ``cohort`` (the cohort spec the model was trained at, or None
+        for a flat table), ``model_name``, ``model_kind``, ``mmrisk_version``.
+    pyfunc : mlflow.pyfunc.PyFuncModel
+        The logged pyfunc (what Spark and the REST server call).
+    """
+
+    uri: str
+    estimator: Any
+    meta: dict
+    pyfunc: Any
+
+    @property
+    def features(self) -> list[str]:
+        """Input columns, in training order."""
+        return list(self.meta["features"])
+
+    @property
+    def horizons(self) -> list[int]:
+        """Horizons (months) of the ``surv_<h>m`` outputs."""
+        return [int(h) for h in self.meta["horizons"]]
+
+
+def load_model(uri: str) -> LoadedModel:
+    """Load an mmrisk model from any MLflow URI (``models:/name@champion``, ``runs:/…``).
+
+    Raises :class:`~mmrisk.exceptions.MMRiskError` with the URI when it cannot be resolved or
+    is not an mmrisk model.
+    """
+    try:
+        pyfunc = mlflow.pyfunc.load_model(uri)
+    except Exception as e:  # noqa: BLE001 - MLflow raises many types; one clear message
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise MMRiskError(f"model {uri!r} cannot be loaded: {first}") from None
+    inner = pyfunc.unwrap_python_model() if hasattr(pyfunc, "unwrap_python_model") else None
+    if not isinstance(inner, MMRiskPyfunc):
+        raise MMRiskError(f"model {uri!r} is not an mmrisk model (logged by `mmrisk train`)")
+    return LoadedModel(uri=uri, estimator=inner.model_, meta=inner.meta_, pyfunc=pyfunc)

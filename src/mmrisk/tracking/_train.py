@@ -185,7 +185,8 @@ def _permutation_figure(fitted: Any, X: pd.DataFrame, y: np.ndarray, seed: int, 
 
 
 def _log_pyfunc(fitted: Any, X: pd.DataFrame, horizons: list[int], cutpoints: list[float],
-                profile: dict, seed: int) -> str:
+                profile: dict, seed: int, info: dict[str, Any]) -> str:
+    """Log the pyfunc; ``meta.json`` holds what scoring needs (summaries, never rows)."""
     example = synthetic_example(X, seed=seed)
     output = predict_table(fitted, example, horizons, cutpoints)
     with tempfile.TemporaryDirectory() as tmp:
@@ -194,7 +195,7 @@ def _log_pyfunc(fitted: Any, X: pd.DataFrame, horizons: list[int], cutpoints: li
         joblib.dump(fitted, est_path)
         meta_path.write_text(json.dumps({"features": list(X.columns), "horizons": horizons,
                                          "cutpoints": cutpoints, "profile": profile,
-                                         "mmrisk_version": __version__}))
+                                         **info, "mmrisk_version": __version__}))
         info = mlflow.pyfunc.log_model(
             name="model", python_model=MMRiskPyfunc(),
             artifacts={"estimator": str(est_path), "meta": str(meta_path)},
@@ -266,7 +267,8 @@ def _child_run(name: str, spec, config: ExperimentConfig, model: Any, cohort: Co
     X, y = cohort.X, cohort.y
     horizons = list(config.horizons)
     with mlflow.start_run(run_name=name, nested=True, experiment_id=tags["experiment_id"],
-                          tags={**{k: v for k, v in tags.items() if k != "experiment_id"},
+                          tags={**{k: v for k, v in tags.items()
+                                   if k not in ("experiment_id", "cohort_spec")},
                                 "model_name": name,
                                                             "model_kind": spec.kind}) as run:
         fitted = clone(model).fit(X, y)
@@ -289,7 +291,15 @@ def _child_run(name: str, spec, config: ExperimentConfig, model: Any, cohort: Co
                 mlflow.log_artifact(str(hp))
         _model_figures(name, spec.kind, cv, y, horizons, fitted, X, config.seed)
         _log_explanations(fitted, X, config, name)
-        model_uri = _log_pyfunc(fitted, X, horizons, cutpoints, training_profile(X), config.seed)
+        train_risk = np.asarray(fitted.predict(X), float)
+        profile = training_profile(X)
+        profile["risk_score"] = {
+            "quantiles": [float(q) for q in np.quantile(train_risk, np.linspace(0, 1, 11))],
+            "group_shares": {g: float(v) for g, v in pd.Series(
+                risk_groups(train_risk, cutpoints)).value_counts(normalize=True).items()}}
+        info = {"model_name": name, "model_kind": spec.kind,
+                "cohort": tags.get("cohort_spec")}
+        model_uri = _log_pyfunc(fitted, X, horizons, cutpoints, profile, config.seed, info)
         value = cv.flat(name).get(config.tracking.select_metric, float("nan"))
         return run.info.run_id, model_uri, value
 
@@ -355,6 +365,9 @@ def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
     tags = {"data_fingerprint": fingerprint, "config_hash": config_hash(config),
             "git_commit": _git_commit(), "mmrisk_version": __version__}
     children, uris, values = {}, {}, {}
+    # Scoring rebuilds the cohort of a registry extract with the same spec; a flat table has none.
+    cohort_spec = (None if config.data.table and extract_path is None
+                   else config.cohort.model_dump(mode="json"))
     with mlflow.start_run(experiment_id=exp_id, run_name=f"train-{config.name}",
                           tags={**tags, RUN_TYPE_TAG: "train"}) as parent:
         mlflow.log_params({"landmark": config.cohort.landmark,
@@ -368,7 +381,7 @@ def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
             tick("log", i, len(models))
             children[name], uris[name], values[name] = _child_run(
                 name, spec, config, models[name], cohort, cv, fingerprint,
-                {**tags, "experiment_id": exp_id})
+                {**tags, "experiment_id": exp_id, "cohort_spec": cohort_spec})
         tick("log", len(models), len(models))
         metric = config.tracking.select_metric
         higher = not lower_is_better(metric)
