@@ -111,7 +111,8 @@ def data_calibrate(
     """Re-run the REGISTRY.md §5.4 root-finding (Brent) for λ_prog, β_LM and λ_pps.
 
     Targets: KM median PFS from induction 34.6 (no LM) and 58.2 months (LM), OS 98 months (no
-    LM). Deterministic: the same n and seed give the same file. Takes 5–8 minutes on 2 cores (n=300,000).
+    LM). Deterministic: the same n and seed give the same file. Takes 5–8 minutes on 2 cores
+    (n=300,000).
     """
     from mmrisk.registry._calibrate import CALIBRATION_FILE, calibrate, write_calibration
 
