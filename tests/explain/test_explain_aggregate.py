@@ -94,12 +94,13 @@ def test_default_pipeline_reads_as_clinical_features(default_rsf, registry_like)
     X, _ = registry_like
     expl = explain(default_rsf, X.head(40), output="surv_24m")
     assert expl.local_accuracy_error().max() < 1e-9
-    # Five one-hot columns of del17p become one feature; R-ISS (7 inputs) is its own feature.
+    # The four non-reference one-hot columns of del17p (five levels, the most frequent is the
+    # reference) become one feature; R-ISS (7 inputs) is its own feature.
     assert "del17p" in expl.values.columns
     assert "riss" in expl.values.columns
     assert not any("__" in c for c in expl.values.columns)
     del17p_cols = [c for c in expl.column_values.columns if c.startswith("cat__del17p_")]
-    assert len(del17p_cols) == 5
+    assert len(del17p_cols) == 4
     np.testing.assert_allclose(expl.values["del17p"], expl.column_values[del17p_cols].sum(1))
     riss_cols = ["num__riss", "num__missingindicator_riss"]
     np.testing.assert_allclose(expl.values["riss"], expl.column_values[riss_cols].sum(1))

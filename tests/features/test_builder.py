@@ -60,6 +60,7 @@ def test_registered_transformers():
         "ResponseDepth",
         "SimpleImputer",
         "StandardScaler",
+        "drop_collinear",
         "encode",
         "select",
     ]
@@ -68,7 +69,7 @@ def test_registered_transformers():
 @pytest.mark.parametrize(
     ("name", "steps"),
     [
-        ("default", ["iss", "riss", "r2iss", "hrca", "egfr", "response", "encode"]),
+        ("default", ["iss", "riss", "r2iss", "hrca", "egfr", "response", "encode", "full_rank"]),
         ("staging", ["riss", "select", "encode"]),
         ("passthrough", ["numeric"]),
     ],
@@ -147,8 +148,10 @@ def test_default_output_is_complete_numeric_and_traceable():
         assert f"num__{derived}" in out.columns
     # response categories are replaced by their depth (keep_input: false)
     assert not any(c.startswith("cat__response_") for c in out.columns)
-    # other columns pass through the encoder
-    assert "cat__bone_disease_yes" in out.columns
+    # other columns pass through the encoder; the most frequent category ('yes') is the
+    # reference and has no column
+    assert "cat__bone_disease_no" in out.columns
+    assert "cat__bone_disease_yes" not in out.columns
     lin = get_feature_lineage(pipe)
     used = {src for sources in lin.values() for src in sources}
     assert used == set(X.columns)
@@ -192,7 +195,7 @@ BAD = [
         "steps:\n  - name: a\n    transformer: Nope\n",
         "step 'a', key 'transformer': unknown transformer 'Nope'; registered: EGFR_CKDEPI2021, "
         "HighRiskCACount, ISS, R2ISS, RISS, ResponseDepth, SimpleImputer, StandardScaler, "
-        "encode, select.",
+        "drop_collinear, encode, select.",
     ),
     (
         "unknown parameter",
@@ -225,7 +228,7 @@ BAD = [
         "value not allowed",
         "steps:\n  - name: enc\n    transformer: encode\n    params: {drop: last}\n",
         "step 'enc' (encode), key 'params.drop': expected Optional[Literal['first', "
-        "'if_binary']], got str 'last'.",
+        "'if_binary', 'most_frequent']], got str 'last'.",
     ),
     (
         "unknown step key",

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.preprocessing import OneHotEncoder
 
-from mmrisk.features import MISSING_CATEGORY, SelectColumns, make_encoder
+from mmrisk.features import MISSING_CATEGORY, SelectColumns, get_feature_lineage, make_encoder
+from mmrisk.features._encoding import DropCollinear
 
 TRAIN = pd.DataFrame(
     {
@@ -122,6 +125,116 @@ def test_min_frequency_merges_rare_categories():
         "cat__c_b",
         "cat__c_infrequent_sklearn",
     ]
+
+
+def test_most_frequent_category_is_the_reference():
+    # 'not_detected' is the commonest but not the first in sorted order ('detected' is);
+    # 'b' and 'a' tie for the commonest: the first in sorted order ('a') is the reference.
+    X = pd.DataFrame(
+        {
+            "del17p": ["not_detected"] * 5 + ["detected"] * 2 + ["not_tested", None],
+            "tie": ["b", "a", "b", "a", "c", "c", "x", "y", "z"],
+        }
+    )
+    enc = fit_pandas(make_encoder(drop="most_frequent"), X)
+    assert list(enc.get_feature_names_out()) == [
+        "cat__del17p_detected",
+        "cat__del17p_missing",
+        "cat__del17p_not_tested",
+        "cat__tie_b",
+        "cat__tie_c",
+        "cat__tie_x",
+        "cat__tie_y",
+        "cat__tie_z",
+    ]
+    onehot = enc.named_transformers_["cat"].named_steps["onehot"]
+    assert onehot.reference_categories_ == ["not_detected", "a"]
+    # independent truth: scikit-learn's encoder told the references explicitly
+    labels = X.astype(object).where(X.notna(), MISSING_CATEGORY)
+    ref = OneHotEncoder(drop=["not_detected", "a"], sparse_output=False).fit(labels)
+    np.testing.assert_array_equal(enc.transform(X).to_numpy(), ref.transform(labels))
+    # an unseen category encodes as the reference (all zeros), without a warning
+    new = pd.DataFrame({"del17p": ["failed"], "tie": ["a"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert enc.transform(new).to_numpy().sum() == 0.0
+
+
+def test_most_frequent_reference_gives_full_rank_one_hot_groups():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({c: rng.choice(["p", "q", "r", "s"], 200, p=[0.1, 0.2, 0.6, 0.1])
+                      for c in ("a", "b", "c")})
+    full = fit_pandas(make_encoder(), X).transform(X).to_numpy()
+    ref = fit_pandas(make_encoder(drop="most_frequent"), X).transform(X).to_numpy()
+    # without a reference each group sums to one: 3 dependencies among 12 columns
+    assert full.shape[1] == 12
+    assert np.linalg.matrix_rank(full - full.mean(0)) == 9
+    assert ref.shape[1] == 9
+    assert np.linalg.matrix_rank(ref - ref.mean(0)) == 9
+
+
+# --------------------------------------------------------------------------------------------
+# DropCollinear
+# --------------------------------------------------------------------------------------------
+def _dependent_table(n=100, seed=0):
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=n), rng.binomial(1, 0.3, n).astype(float)
+    return pd.DataFrame(
+        {
+            "a": a,
+            "b": b,
+            "const": np.full(n, 0.1),  # its mean is not exactly 0.1 in floating point
+            "a_copy": a.copy(),  # a duplicate (e.g. two identical missing indicators)
+            "near": a + 1e-3 * rng.normal(size=n),  # close to a, but not dependent
+            "combo": 3.0 * a - b + 5.0,  # exact combination plus a constant
+            "c": rng.normal(size=n),
+        }
+    )
+
+
+def test_drop_collinear_drops_exactly_the_dependent_columns():
+    X = _dependent_table()
+    step = DropCollinear().fit(X)
+    assert step.dropped_ == ["const", "a_copy", "combo"]
+    out = step.transform(X)
+    assert list(out.columns) == ["a", "b", "near", "c"]
+    pd.testing.assert_frame_equal(out, X[["a", "b", "near", "c"]])
+    Z = out.to_numpy()
+    assert np.linalg.matrix_rank(Z - Z.mean(0)) == Z.shape[1]
+    assert get_feature_lineage(step) == {c: [c] for c in out.columns}
+
+
+def test_drop_collinear_prefer_drop_chooses_the_dropped_column_keeps_the_order():
+    X = _dependent_table()
+    step = DropCollinear(prefer_drop=["a", "not_a_column"]).fit(X)
+    # 'a' is examined last: its duplicate survives and 'a' is the one dropped
+    assert step.dropped_ == ["a", "const", "combo"]
+    assert list(step.transform(X).columns) == ["b", "a_copy", "near", "c"]
+
+
+def test_drop_collinear_keeps_columns_with_missing_values_and_small_tables():
+    X = _dependent_table()
+    X.loc[3, "combo"] = np.nan
+    assert DropCollinear().fit(X).dropped_ == ["const", "a_copy"]
+    # 4 rows: centred columns span at most 3 dimensions; after that nothing more is dropped
+    # for being dependent (only constants are)
+    small = _dependent_table(n=4)
+    step = DropCollinear().fit(small)
+    assert step.dropped_ == ["const", "a_copy"]
+    assert len(step.get_feature_names_out()) == 5
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"tol": 1.5}, "DropCollinear: tol must be a number in [0, 1); got 1.5."),
+        ({"prefer_drop": "a"}, "DropCollinear: prefer_drop must be a list of column names; "
+         "got 'a'."),
+    ],
+)
+def test_drop_collinear_bad_parameters(params, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        DropCollinear(**params).fit(_dependent_table())
 
 
 # --------------------------------------------------------------------------------------------

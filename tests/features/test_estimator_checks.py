@@ -28,6 +28,7 @@ from mmrisk.features import (
     ResponseDepth,
     SelectColumns,
 )
+from mmrisk.features._encoding import DropCollinear
 
 from .conftest import clinical_table
 
@@ -39,6 +40,7 @@ from .conftest import clinical_table
         SelectColumns(),
         SelectColumns(columns=[1, 0]),
         SelectColumns(dtype_include="number"),
+        DropCollinear(),
     ]
 )
 def test_sklearn_compatible_estimator(estimator, check):

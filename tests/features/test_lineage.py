@@ -114,8 +114,8 @@ def test_shap_like_values_sum_back_to_clinical_features():
     contributions = pd.DataFrame(1.0, index=out.index, columns=out.columns)
     single = {o: s[0] for o, s in lin.items() if len(s) == 1}
     per_feature = contributions[list(single)].T.groupby(single).sum().T
-    # sex: cat__sex_F, cat__sex_M, cat__sex_missing -> 3 outputs
-    assert per_feature["sex"].iloc[0] == 3.0
+    # sex: cat__sex_F, cat__sex_missing -> 2 outputs ('M', the most frequent, is the reference)
+    assert per_feature["sex"].iloc[0] == 2.0
     # age: num__age only (age has no missing values, so no missing indicator)
     assert per_feature["age"].iloc[0] == 1.0
     # β2M: num__beta2m_mg_L and its missing indicator

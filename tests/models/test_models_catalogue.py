@@ -15,7 +15,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
-from sksurv.ensemble import GradientBoostingSurvivalAnalysis, RandomSurvivalForest
+from sksurv.ensemble import GradientBoostingSurvivalAnalysis
 from sksurv.metrics import concordance_index_censored
 
 import mmrisk.models
@@ -26,6 +26,7 @@ from mmrisk.models import (
     CoxnetCV,
     CoxPH,
     EventStratifiedKFold,
+    GridRandomSurvivalForest,
     SurvivalGridSearchCV,
     hazard_ratios,
     make_model,
@@ -43,9 +44,9 @@ FAST = {
     "staging": None,
 }
 HORIZONS = [6, 12, 24, 36, 60]
-# The 'default' pipeline one-hot encodes every category without a reference, so the Cox model
-# warns (ModelFitWarning) that those columns are collinear; expected here.
-pytestmark = pytest.mark.filterwarnings("ignore::mmrisk.exceptions.ModelFitWarning")
+# The 'default' pipeline gives a full-rank design (a reference category per one-hot group,
+# exactly collinear columns dropped): a ModelFitWarning from the Cox models is an error here.
+pytestmark = pytest.mark.filterwarnings("error::mmrisk.exceptions.ModelFitWarning")
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def test_catalogue_lists_the_five_kinds_with_their_models():
     expected = {
         "cox": CoxPH,
         "coxnet": CoxnetCV,
-        "rsf": RandomSurvivalForest,
+        "rsf": GridRandomSurvivalForest,
         "gbsa": GradientBoostingSurvivalAnalysis,
         "staging": CoxPH,
     }
@@ -112,10 +113,10 @@ def test_a_pipeline_object_is_cloned_not_reused():
         ),
         (
             {"kind": "rsf", "params": {"n_trees": 3}},
-            "model 'rsf': key 'params.n_trees': unknown parameter of RandomSurvivalForest; "
+            "model 'rsf': key 'params.n_trees': unknown parameter of GridRandomSurvivalForest; "
             "valid: bootstrap, low_memory, max_depth, max_features, max_leaf_nodes, "
             "max_samples, min_samples_leaf, min_samples_split, min_weight_fraction_leaf, "
-            "n_estimators, n_jobs, oob_score, verbose, warm_start.",
+            "n_estimators, n_jobs, oob_score, time_grid, verbose, warm_start.",
         ),
         (
             {"kind": "gbsa", "params": {"random_state": 3}},
@@ -140,7 +141,7 @@ def test_a_pipeline_object_is_cloned_not_reused():
         (
             {"kind": "rsf", "params": {"max_depth": "deep"}},
             "model 'rsf': key 'params.max_depth': The 'max_depth' parameter of "
-            "RandomSurvivalForest must be an int in the range [1, inf) or None. Got 'deep' "
+            "GridRandomSurvivalForest must be an int in the range [1, inf) or None. Got 'deep' "
             "instead.",
         ),
         (

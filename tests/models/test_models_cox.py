@@ -210,7 +210,7 @@ def test_collinear_columns_finds_constant_and_duplicated_columns():
 def test_hazard_ratios_refuses_non_cox_and_unfitted_models(registry_data):
     X, y = registry_data
     forest = make_model("rsf", params={"n_estimators": 5}).fit(X, y)
-    with pytest.raises(TypeError, match="got RandomSurvivalForest"):
+    with pytest.raises(TypeError, match="got GridRandomSurvivalForest"):
         hazard_ratios(forest)
     with pytest.raises(NotFittedError):
         hazard_ratios(make_model("cox"))

@@ -32,7 +32,7 @@ from sklearn.preprocessing import StandardScaler
 
 from mmrisk.exceptions import ConfigError
 from mmrisk.features._cytogenetics import HighRiskCACount
-from mmrisk.features._encoding import SelectColumns, make_encoder
+from mmrisk.features._encoding import DropCollinear, SelectColumns, make_encoder
 from mmrisk.features._renal import EGFR_CKDEPI2021
 from mmrisk.features._response import ResponseDepth
 from mmrisk.features._staging import ISS, R2ISS, RISS
@@ -78,6 +78,7 @@ _REGISTRY: dict[str, Callable[..., Any]] = {
     "StandardScaler": _standard_scaler,
     "encode": make_encoder,
     "select": SelectColumns,
+    "drop_collinear": DropCollinear,
 }
 
 

@@ -1,7 +1,9 @@
-"""Generic preprocessing steps: column selection, and imputation + one-hot encoding + scaling."""
+"""Generic preprocessing steps: column selection, imputation + one-hot encoding + scaling, and
+removal of exactly collinear columns."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -11,11 +13,18 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from mmrisk.features._base import ColumnRef, FrameTransformer, _is_column_ref, resolve_refs
 
-__all__ = ["SelectColumns", "make_encoder", "MISSING_CATEGORY"]
+__all__ = [
+    "SelectColumns",
+    "DropCollinear",
+    "ReferenceOneHotEncoder",
+    "make_encoder",
+    "MISSING_CATEGORY",
+]
 
 #: Category given to missing values of categorical columns before one-hot encoding.
 MISSING_CATEGORY = "missing"
@@ -143,6 +152,207 @@ class SelectColumns(FrameTransformer):
         return {names[i]: [names[i]] for i in self.selected_indices_}
 
 
+#: Relative residual below which :class:`DropCollinear` counts a column as dependent.
+_COLLINEAR_TOL = 1e-8
+
+
+class DropCollinear(SelectColumns):
+    """Drop constant columns and columns that are linear combinations of earlier ones.
+
+    A Cox model has no intercept, so without a penalty a constant column, or one that equals
+    a linear combination of other columns plus a constant, has no identifiable coefficient
+    (e.g. ``missingindicator_creatinine`` and ``missingindicator_egfr``, which are the same
+    column; or a count derived from one-hot columns that are also in the design). This step
+    keeps the columns in order and drops every column whose centred values lie (to a relative
+    tolerance ``tol``) in the span of the centred columns already kept, so the output has full
+    column rank after centring on the data it was fitted on. Columns with missing values are
+    kept unchanged and not used. Which column of a dependence is dropped follows the
+    examination order: input order, with ``prefer_drop`` moved to the end. With no more rows
+    than columns the centred columns cannot all be independent: once the kept columns span the
+    ``n_samples - 1`` dimensions available, the remaining columns are kept (constant ones
+    excepted), so a small table is not cut down to ``n_samples - 1`` columns.
+
+    Parameters
+    ----------
+    prefer_drop : list of str, default=()
+        Columns examined after all the others (in this order), so that when they take part in
+        a dependence they are the ones dropped: e.g. a summary derived from columns that are
+        also in the design. The output keeps the input order either way.
+    tol : float, default=1e-8
+        A column is dropped when the norm of its centred values after projection on the kept
+        columns is at most ``tol`` times its centred norm, or when it is constant (centred
+        norm at most ``tol`` times its uncentred norm bound).
+
+    Attributes
+    ----------
+    selected_indices_ : list of int
+        Positions of the kept input columns, in output order.
+    dropped_ : list of str
+        Names of the dropped columns, in input order.
+    feature_lineage_ : dict of str to list of str
+        Every output column mapped to itself.
+    n_features_in_ : int
+        Number of input columns seen in :meth:`fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Input column names, when ``X`` in :meth:`fit` was a DataFrame with string names.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mmrisk.features._encoding import DropCollinear
+    >>> X = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "b": [0.0, 1.0, 0.0, 0.0],
+    ...                   "a_plus_b": [1.0, 3.0, 3.0, 4.0], "one": [1.0, 1.0, 1.0, 1.0]})
+    >>> step = DropCollinear().fit(X)
+    >>> step.transform(X).columns.tolist(), step.dropped_
+    (['a', 'b'], ['a_plus_b', 'one'])
+    """
+
+    _string_inputs = False
+
+    def __init__(self, prefer_drop: Sequence[str] = (), tol: float = _COLLINEAR_TOL) -> None:
+        self.prefer_drop = prefer_drop
+        self.tol = tol
+
+    def fit(self, X: Any, y: Any = None) -> DropCollinear:
+        """Choose the columns to keep.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like of shape (n_samples, n_features)
+            Numeric columns (e.g. the encoder's output).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The fitted transformer.
+        """
+        if isinstance(self.tol, bool) or not isinstance(self.tol, int | float) or not (
+            0 <= self.tol < 1
+        ):
+            raise ValueError(f"DropCollinear: tol must be a number in [0, 1); got {self.tol!r}.")
+        prefer = self.prefer_drop
+        if isinstance(prefer, str) or not all(isinstance(c, str) for c in prefer):
+            raise ValueError(
+                f"DropCollinear: prefer_drop must be a list of column names; got {prefer!r}."
+            )
+        frame, _ = self._validate(X, reset=True)
+        names = list(frame.columns)
+        values = frame.to_numpy(dtype=float)
+        late = [names.index(c) for c in prefer if c in names]
+        order = [j for j in range(len(names)) if j not in late] + late
+        basis = np.empty((values.shape[0], 0))
+        # Centred columns live in a space of dimension n_samples - 1: once the kept columns
+        # span it, every further column is a combination of them for lack of rows, not by
+        # construction, and is kept (only constant columns are still dropped).
+        n_free = max(values.shape[0] - 1, 0)
+        keep, dropped = [], []
+        for j in order:
+            name, col = names[j], values[:, j]
+            if np.isnan(col).any():
+                keep.append(j)
+                continue
+            v = col - col.mean()
+            norm = np.linalg.norm(v)
+            size = np.abs(col).max() * np.sqrt(col.size)  # norm of the column, at most
+            r = v.copy()
+            for _ in range(2):  # Gram-Schmidt, twice for numerical stability
+                r -= basis @ (basis.T @ r)
+            rest = np.linalg.norm(r)
+            constant = norm <= self.tol * size
+            if constant or (basis.shape[1] < n_free and rest <= self.tol * norm):
+                dropped.append(name)
+                continue
+            keep.append(j)
+            if basis.shape[1] < n_free:
+                basis = np.column_stack([basis, r / rest])
+        self.selected_indices_ = sorted(keep)
+        gone = set(dropped)
+        self.dropped_ = [n for n in names if n in gone]
+        self.feature_lineage_ = self._lineage(names)
+        return self
+
+
+class ReferenceOneHotEncoder(OneHotEncoder):
+    """:class:`~sklearn.preprocessing.OneHotEncoder` that can drop the most frequent category.
+
+    Every parameter of scikit-learn's encoder; ``drop`` also takes ``'most_frequent'``: the
+    category seen most often in :meth:`fit` (ties: the first in sorted order) is the reference
+    of each column and gets no output column. Without a penalty a model needs one reference
+    per one-hot group (the group's columns otherwise sum to one: collinear); the most frequent
+    category gives the most stable reference and readable hazard ratios ("del(17p) detected vs
+    not detected", rather than vs whichever category sorts first).
+
+    With a dropped reference, a category never seen in :meth:`fit` encodes as all zeros, i.e.
+    as the reference; with ``drop='most_frequent'`` this happens without scikit-learn's
+    warning about unknown categories.
+
+    Attributes
+    ----------
+    reference_categories_ : list or None
+        With ``drop='most_frequent'``: the reference category of each input column.
+    """
+
+    _parameter_constraints = {
+        **OneHotEncoder._parameter_constraints,
+        "drop": [StrOptions({"first", "if_binary", "most_frequent"}), "array-like", None],
+    }
+
+    def fit(self, X: Any, y: Any = None) -> ReferenceOneHotEncoder:
+        """Fit the encoder (and find the reference categories).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Categorical columns.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ReferenceOneHotEncoder
+        """
+        if not (isinstance(self.drop, str) and self.drop == "most_frequent"):
+            self.reference_categories_ = None
+            return super().fit(X, y)
+        self._validate_params()
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
+        references = []
+        for j in range(frame.shape[1]):
+            counts = frame.iloc[:, j].value_counts(dropna=False)
+            top = counts[counts == counts.max()].index
+            references.append(sorted(top, key=str)[0])
+        params = {**self.get_params(deep=False), "drop": references}
+        inner = OneHotEncoder(**params).fit(X, y)
+        for key, value in vars(inner).items():
+            if key not in params and key != "_sklearn_output_config":
+                setattr(self, key, value)
+        self.reference_categories_ = references
+        return self
+
+    def transform(self, X: Any) -> Any:
+        """One-hot encode ``X``; unseen categories encode as the reference (all zeros).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Categorical columns.
+
+        Returns
+        -------
+        ndarray, sparse matrix or DataFrame
+            As :meth:`sklearn.preprocessing.OneHotEncoder.transform`.
+        """
+        if not (isinstance(self.drop, str) and self.drop == "most_frequent"):
+            return super().transform(X)
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message="Found unknown categories", category=UserWarning
+            )
+            return super().transform(X)
+
+
 def _is_numeric(series: pd.Series) -> bool:
     """Numeric and not boolean: imputed and scaled rather than one-hot encoded."""
     return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
@@ -217,7 +427,7 @@ def make_encoder(
     add_indicator: bool = False,
     scale: bool = True,
     categorical_missing: Literal["category", "most_frequent"] = "category",
-    drop: Literal["first", "if_binary"] | None = None,
+    drop: Literal["first", "if_binary", "most_frequent"] | None = None,
     min_frequency: int | float | None = None,
     remainder: Literal["drop", "passthrough"] = "drop",
 ) -> ColumnTransformer:
@@ -245,9 +455,12 @@ def make_encoder(
         Standardise numeric columns (mean 0, variance 1).
     categorical_missing : {'category', 'most_frequent'}, default='category'
         Keep missing categorical values as their own category, or impute the most frequent.
-    drop : {'first', 'if_binary'} or None, default=None
-        Passed to :class:`~sklearn.preprocessing.OneHotEncoder` (``'first'`` for models without
-        a penalty, which need a reference category).
+    drop : {'first', 'if_binary', 'most_frequent'} or None, default=None
+        Reference category of each one-hot group, which gets no column (models without a
+        penalty need one: a group's columns otherwise sum to one). ``'most_frequent'``: the
+        category seen most often in fit (see :class:`ReferenceOneHotEncoder`; an unseen
+        category then encodes as the reference); ``'first'``/``'if_binary'``: as
+        :class:`~sklearn.preprocessing.OneHotEncoder`. ``None`` keeps every category.
     min_frequency : int or float, default=None
         Passed to :class:`~sklearn.preprocessing.OneHotEncoder`: rarer categories are merged.
     remainder : {'drop', 'passthrough'}, default='drop'
@@ -297,7 +510,7 @@ def make_encoder(
     cat_steps.append(
         (
             "onehot",
-            OneHotEncoder(
+            ReferenceOneHotEncoder(
                 handle_unknown="ignore",
                 sparse_output=False,
                 drop=drop,

@@ -4,8 +4,10 @@
   ``'rsf'``, ``'gbsa'``, ``'staging'``): a feature pipeline whose last step, ``'model'``, is
   the survival model; with a ``grid``, a :class:`SurvivalGridSearchCV` around it.
 - :class:`CoxPH` (Cox with a small ridge penalty and a Wald covariance) and :class:`CoxnetCV`
-  (elastic-net Cox with the penalty chosen by inner CV) are the catalogue's own estimators; the
-  forest and boosting models are scikit-survival's, unchanged.
+  (elastic-net Cox with the penalty chosen by inner CV) are the catalogue's own estimators;
+  :class:`GridRandomSurvivalForest` is scikit-survival's random survival forest fitted on times
+  rounded up to a grid (0.5 month), which bounds the size of the stored trees; boosting is
+  scikit-survival's, unchanged.
 - :func:`hazard_ratios` (Cox-type models), :func:`model_size_bytes`,
   :func:`predict_survival_at` (survival at horizons, shape (n_samples, n_horizons)).
 
@@ -18,6 +20,7 @@ from mmrisk.models._catalogue import MODEL_KINDS, MODEL_STEP, ModelKind, make_mo
 from mmrisk.models._cox import DEFAULT_RIDGE_ALPHA, CoxPH, collinear_columns, cox_information
 from mmrisk.models._coxnet import CoxnetCV
 from mmrisk.models._cv import EventStratifiedKFold, event_indicator
+from mmrisk.models._forest import GridRandomSurvivalForest, coarsen_times
 from mmrisk.models._predict import predict_survival_at
 from mmrisk.models._search import SurvivalGridSearchCV
 from mmrisk.models._summary import (
@@ -35,8 +38,10 @@ __all__ = [
     "CoxPH",
     "CoxnetCV",
     "EventStratifiedKFold",
+    "GridRandomSurvivalForest",
     "ModelKind",
     "SurvivalGridSearchCV",
+    "coarsen_times",
     "collinear_columns",
     "cox_information",
     "event_indicator",

@@ -11,13 +11,14 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.pipeline import Pipeline
-from sksurv.ensemble import GradientBoostingSurvivalAnalysis, RandomSurvivalForest
+from sksurv.ensemble import GradientBoostingSurvivalAnalysis
 
 from mmrisk.exceptions import ConfigError
 from mmrisk.features import build_pipeline
 from mmrisk.models._cox import DEFAULT_RIDGE_ALPHA, CoxPH
 from mmrisk.models._coxnet import CoxnetCV
 from mmrisk.models._cv import EventStratifiedKFold
+from mmrisk.models._forest import GridRandomSurvivalForest
 from mmrisk.models._search import SurvivalGridSearchCV
 
 __all__ = ["ModelKind", "MODEL_KINDS", "MODEL_STEP", "make_model"]
@@ -80,8 +81,8 @@ _KINDS = (
     ),
     ModelKind(
         name="rsf",
-        description="Random survival forest (scikit-survival).",
-        estimator=RandomSurvivalForest,
+        description="Random survival forest (scikit-survival) on times rounded up to 0.5 month.",
+        estimator=GridRandomSurvivalForest,
         defaults={"n_estimators": 100, "min_samples_split": 10, "min_samples_leaf": 15},
         fixed={"low_memory": False},
         managed={"random_state": "seed"},
