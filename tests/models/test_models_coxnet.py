@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sksurv.linear_model import CoxnetSurvivalAnalysis
 from sksurv.metrics import concordance_index_censored
+from sksurv.util import Surv
 
 from mmrisk.models import (
     CoxnetCV,
@@ -90,3 +93,28 @@ def test_hazard_ratios_of_coxnet_are_exp_coef_without_inference(registry_data):
     assert (table["hr"] != 1.0).any()
     surv = predict_survival_at(model, X.iloc[:5], [12, 24, 36])
     assert surv.shape == (5, 3)
+
+
+def test_penalties_that_diverge_on_an_inner_fold_are_dropped_not_fatal():
+    # A real training fold of a 400-patient synthetic registry through the default pipeline:
+    # 116 rows, 62 columns, 3 inner folds of ~77 rows. sksurv's path fit overflows on one
+    # inner fold at the weakest penalties (the precondition below).
+    data = np.load(Path(__file__).parent / "data" / "coxnet_divergent_fold.npz")
+    X, y = data["Z"], Surv.from_arrays(data["e"].astype(bool), data["t"])
+    model = CoxnetCV(l1_ratio=0.5, cv=3, random_state=5)
+    path = CoxnetSurvivalAnalysis(l1_ratio=0.5, n_alphas=50).fit(X, y).alphas_
+    failing = []
+    for train, _ in model._splitter().split(X, y):
+        try:
+            CoxnetSurvivalAnalysis(l1_ratio=0.5, alphas=path).fit(X[train], y[train])
+        except ArithmeticError:
+            failing.append(train)
+    assert failing, "precondition: the full path diverges on some inner fold"
+    model.fit(X, y)
+    assert 0 < model.n_diverged_ < path.size
+    assert np.isfinite(model.coef_).all()
+    # The chosen penalty is one every fold reached, and the refit equals sksurv's own fit.
+    kept = path[: path.size - model.n_diverged_]
+    assert model.alpha_ in kept
+    ref = CoxnetSurvivalAnalysis(l1_ratio=0.5, alphas=path[path >= model.alpha_]).fit(X, y)
+    np.testing.assert_allclose(model.coef_, ref.coef_[:, -1], rtol=1e-10, atol=1e-12)

@@ -84,7 +84,11 @@ class CoxnetCV(SurvivalAnalysisMixin, BaseEstimator):
     alphas_ : ndarray of shape (n_alphas,)
         The candidate penalties, largest first.
     cv_scores_ : ndarray of shape (n_folds, n_alphas)
-        Harrell's C of every candidate on every inner held-out fold (NaN if undefined).
+        Harrell's C of every candidate on every inner held-out fold (NaN if undefined, or if
+        the fit diverged there).
+    n_diverged_ : int
+        Smallest penalties left out because coordinate descent overflowed on an inner fold
+        (about as many columns as events); they are never chosen.
     coef_ : ndarray of shape (n_features,)
         Coefficients (log hazard ratios) at ``alpha_``.
     estimator_ : CoxnetSurvivalAnalysis
@@ -166,16 +170,17 @@ class CoxnetCV(SurvivalAnalysisMixin, BaseEstimator):
         self._validate_params()
         check_array_survival(X, y)
         if self.alphas is None:
-            path = self._coxnet().fit(X, y).alphas_
+            path = self._fit_path(X, y, None)[0].alphas_
         else:
             path = np.unique(np.asarray(self.alphas, dtype=float).ravel())[::-1]
-        scores = self._score_path(X, y, path)
+        scores, diverged = self._score_path(X, y, path)
         valid = np.isfinite(scores)
         n_valid = valid.sum(axis=0)
         total = np.where(valid, scores, 0.0).sum(axis=0)
-        mean = np.where(n_valid > 0, total / np.maximum(n_valid, 1), -np.inf)
+        mean = np.where((n_valid > 0) & ~diverged, total / np.maximum(n_valid, 1), -np.inf)
         best = int(np.argmax(mean))  # first maximum = largest penalty among ties
         self.estimator_ = self._coxnet(alphas=path[: best + 1], fit_baseline_model=True).fit(X, y)
+        self.n_diverged_ = int(diverged.sum())
         self.alphas_ = path
         self.alpha_ = float(path[best])
         self.cv_scores_ = scores
@@ -185,16 +190,43 @@ class CoxnetCV(SurvivalAnalysisMixin, BaseEstimator):
             self.feature_names_in_ = self.estimator_.feature_names_in_
         return self
 
-    def _score_path(self, X: Any, y: Any, path: np.ndarray) -> np.ndarray:
-        """Harrell's C of every penalty on every inner held-out fold."""
+    def _fit_path(self, X: Any, y: Any, path: np.ndarray | None) -> tuple[Any, int]:
+        """Fit the penalty path, dropping the smallest penalties while the fit diverges.
+
+        With about as many columns as events (small inner folds), coordinate descent at the
+        weakest penalties can overflow (sksurv raises ``ArithmeticError``); the penalties it
+        reached are kept and the rest are reported as diverged. Returns the fitted path model
+        and how many of ``path``'s penalties it covers.
+        """
+        if path is None:  # the data's own path: retry with a shorter range of penalties
+            for ratio in (self.alpha_min_ratio, 1e-2, 1e-1, 0.5):
+                try:
+                    model = self._coxnet(alpha_min_ratio=ratio).fit(X, y)
+                    return model, model.alphas_.size
+                except ArithmeticError:
+                    continue
+            raise ArithmeticError("the elastic-net Cox path diverges even at alpha_min_ratio=0.5")
+        k = path.size
+        while True:
+            try:
+                return self._coxnet(alphas=path[:k]).fit(X, y), k
+            except ArithmeticError:
+                if k == 1:
+                    raise
+                k = max(1, k // 2) if k > 8 else k - 1
+
+    def _score_path(self, X: Any, y: Any, path: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Harrell's C of every penalty on every inner held-out fold, and which diverged."""
         folds = list(self._splitter().split(X, y))
         scores = np.full((len(folds), path.size), np.nan)
+        diverged = np.zeros(path.size, bool)
         for i, (train, test) in enumerate(folds):
-            model = self._coxnet(alphas=path).fit(_take(X, train), y[train])
+            model, k = self._fit_path(_take(X, train), y[train], path)
+            diverged[k:] = True
             X_test, y_test = _take(X, test), y[test]
-            for j, alpha in enumerate(path):
+            for j, alpha in enumerate(path[:k]):
                 scores[i, j] = _harrell(y_test, model.predict(X_test, alpha=alpha))
-        return scores
+        return scores, diverged
 
     def predict(self, X: Any) -> np.ndarray:
         """Risk score (linear predictor at ``alpha_``); higher means earlier events.
