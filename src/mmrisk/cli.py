@@ -375,3 +375,179 @@ def ui_cmd(
         raise typer.Exit(subprocess.call(cmd, env={**os.environ}))
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
+
+
+def _load(model: str, tracking_uri: str | None):
+    """A logged model by URI over the resolved tracking store (shared by explain/score)."""
+    import mlflow
+
+    from mmrisk.tracking import load_model, resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        return load_model(model)
+    except MMRiskError as e:
+        _fail(f"{e} (tracking store {uri})")
+
+
+_MODEL_HELP = ("Model URI: models:/NAME@champion, models:/NAME/VERSION or runs:/RUN_ID/model "
+               "(see `mmrisk train` output).")
+_DATA_HELP = ("A registry extract (folder or workbook: the cohort is built at the model's "
+              "landmark) or a flat table (.csv, .parquet, .xlsx) with the model's input columns.")
+
+
+@app.command("explain")
+def explain_cmd(
+    model: Annotated[str, typer.Option("--model", help=_MODEL_HELP)],
+    data: Annotated[Path, typer.Option("--data", help=_DATA_HELP)],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder (created).")],
+    output: Annotated[str, typer.Option(
+        "--output", help="What to explain: risk (the risk score), surv_<h>m (survival "
+        "probability h months after the landmark) or chf_<h>m (cumulative hazard).")] = "risk",
+    rows: Annotated[str | None, typer.Option(
+        "--rows", help="Comma-separated identifiers (or 0-based positions) of the patients "
+        "who get a waterfall figure. Default: the highest and the lowest.")] = None,
+    id_column: Annotated[str | None, typer.Option(
+        "--id-column", help="Identifier column of a flat table (default patient_id).")] = None,
+    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri")] = None,
+) -> None:
+    """SHAP values per patient and clinical feature: tables, global importance and figures.
+
+    Exact TreeSHAP for survival forests and boosting, linear SHAP for Cox models, a permutation
+    fallback otherwise. Values are summed back to clinical features ("del17p=detected: +0.41").
+    Rows that fail the input checks are listed in [bold]not_explained.csv[/] with the reason.
+    """
+    from mmrisk.scoring._explain import explain_input
+
+    loaded = _load(model, tracking_uri)
+    wanted = [r for r in rows.split(",") if r.strip()] if rows else None
+    try:
+        res = explain_input(loaded, data, out_dir, output=output, rows=wanted,
+                            id_column=id_column)
+    except MMRiskError as e:
+        _fail(str(e))
+    out.print(f"Explained {output} of {res.n_explained:,} of {res.n_rows:,} rows with "
+              f"{loaded.meta.get('model_kind', 'the')} model ({res.method}); "
+              f"{res.n_not_explained:,} not explained (see not_explained.csv).")
+    out.print(f"Wrote {len(res.files)} files to {out_dir}: shap_values.parquet, "
+              f"global_importance.csv, reasons.csv, figures/ (beeswarm, bar, waterfall_*, "
+              f"dependence_*).")
+
+
+class Engine(StrEnum):
+    pandas = "pandas"
+    spark = "spark"
+
+
+@app.command("score")
+def score_cmd(
+    model: Annotated[str, typer.Option("--model", help=_MODEL_HELP)],
+    data: Annotated[Path, typer.Option("--data", help=_DATA_HELP)],
+    out_file: Annotated[Path, typer.Option(
+        "--out", help="Output file, .parquet or .csv (the drift report goes beside it: "
+        "<out>.drift.md and <out>.drift.json). With --engine spark: Parquet.")],
+    engine: Annotated[Engine, typer.Option(
+        "--engine", help="pandas (chunked, bounded memory; checks, reasons and drift) or spark "
+        "(mlflow.pyfunc.spark_udf; flat CSV/Parquet input).")] = Engine.pandas,
+    reasons: Annotated[bool, typer.Option(
+        "--reasons/--no-reasons", help="Top three SHAP reasons per patient (reason_1..3).")]
+    = True,
+    id_column: Annotated[str | None, typer.Option(
+        "--id-column", help="Identifier column of a flat table (default patient_id).")] = None,
+    chunk_size: Annotated[int, typer.Option(
+        "--chunk-size", help="Rows scored at a time (pandas engine).", min=1)] = 50_000,
+    master: Annotated[str, typer.Option(
+        "--master", help="Spark master (spark engine): local[2], yarn, spark://host:7077, "
+        "k8s://…")] = "local[2]",
+    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri")] = None,
+) -> None:
+    """Score new patients: one output row per input row, in input order, never a silent drop.
+
+    Each row gets [bold]status[/] (ok / warning / error) and [bold]reason[/], the risk score,
+    the risk group (training cut-points), survival at each horizon and the top three SHAP
+    reasons. Missing model columns stop the run before anything is written; a bad value makes
+    only its row an error. The output is written atomically. A drift report compares the
+    cohort with the training profile (PSI, KS, new categories, missingness, predicted risk).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    loaded = _load(model, tracking_uri)
+    if engine == Engine.spark:
+        _score_spark(loaded, data, out_file, reasons, id_column, master)
+        return
+    from mmrisk.scoring import score
+
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=False) as progress:
+        task = progress.add_task("Scoring rows", total=None)
+
+        def tick(done: int, total: int | None) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            res = score(loaded, data, out_file, chunk_size=chunk_size, reasons=reasons,
+                        id_column=id_column, progress=tick)
+        except MMRiskError as e:
+            progress.stop()
+            _fail(str(e))
+    counts = ", ".join(f"{res.counts.get(s, 0):,} {s}" for s in ("ok", "warning", "error"))
+    out.print(f"Scored {res.n_rows:,} rows with {loaded.uri} ({counts}) in "
+              f"{res.seconds:.1f} s → {res.out_path}")
+    flagged = res.drift.flagged
+    if flagged:
+        err.print(f"[bold yellow]Drift:[/] {', '.join(flagged)} past the thresholds "
+                  f"(see {res.drift_paths[0]}).", highlight=False)
+    else:
+        out.print(f"No feature past the drift thresholds (report: {res.drift_paths[0]}).")
+
+
+def _score_spark(loaded, data: Path, out_file: Path, reasons: bool, id_column: str | None,
+                 master: str) -> None:
+    from mmrisk.scoring._spark import score_file_spark
+
+    if data.is_dir() or data.suffix.lower() not in (".csv", ".parquet", ".pq", ".gz"):
+        _fail(f"{data}: the Spark engine scores a flat CSV/Parquet table; build the cohort of "
+              "a registry extract first (`mmrisk cohort build EXTRACT --config … --out "
+              "cohort.parquet`) or use --engine pandas")
+    keep = [id_column] if id_column else []
+    if not keep:
+        import pandas as pd
+        import pyarrow.parquet as pq
+
+        cols = (pq.ParquetFile(data).schema_arrow.names if data.suffix.lower() in (".parquet",
+                                                                                    ".pq")
+                else list(pd.read_csv(data, nrows=0).columns))
+        keep = ["patient_id"] if "patient_id" in cols else []
+    try:
+        n = score_file_spark(loaded.uri, data, out_file, master=master, keep=keep,
+                             params={"reasons": reasons})
+    except MMRiskError as e:
+        _fail(str(e))
+    out.print(f"Scored {n:,} rows with Spark ({master}) → {out_file}")
+
+
+@app.command("serve")
+def serve_cmd(
+    model: Annotated[str, typer.Option("--model", help=_MODEL_HELP)],
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 5001,
+    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri")] = None,
+) -> None:
+    """REST scoring on 127.0.0.1 through MLflow's model server (Ctrl-C to stop).
+
+    POST /invocations with {"dataframe_split": {"columns": [...], "data": [[...]]}} returns one
+    prediction per row (status, reason, risk_score, risk_group, surv_<h>m); GET /ping answers
+    once the model is loaded. Loopback only, no authentication.
+    """
+    from mmrisk.scoring._serve import serve
+    from mmrisk.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    out.print(f"Serving {model} on http://127.0.0.1:{port}/invocations (store {uri})")
+    try:
+        raise typer.Exit(serve(model, port, tracking_uri=uri))
+    except MMRiskError as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None

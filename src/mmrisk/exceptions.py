@@ -12,6 +12,7 @@ __all__ = [
     "SplitError",
     "MetricInputError",
     "EvaluationWarning",
+    "MissingColumnsError",
 ]
 
 
@@ -69,3 +70,14 @@ class MetricInputError(MMRiskError):
 class EvaluationWarning(UserWarning):
     """A metric could not be computed for part of its input (e.g. a horizon beyond follow-up)
     and is reported as NaN there instead."""
+
+
+class MissingColumnsError(MMRiskError):
+    """Input to score lacks columns the model needs; ``missing`` lists them all, in model order.
+
+    Raised before anything is scored or written.
+    """
+
+    def __init__(self, message: str, missing=()):
+        super().__init__(message)
+        self.missing = list(missing)

@@ -16,7 +16,9 @@ data: {{synthetic_dir: {data}, simulate_n: 400, simulate_seed: 11}}
 cohort: {{landmark: lm_start, endpoint: pfs}}
 models:
   staging: {{kind: staging}}
+  cox: {{kind: cox}}
   coxnet: {{kind: coxnet, params: {{l1_ratio: 0.5}}}}
+  gbsa: {{kind: gbsa, params: {{n_estimators: 20, max_depth: 2}}}}
   rsf: {{kind: rsf, params: {{n_estimators: 10, min_samples_leaf: 15}}}}
 validation: {{n_splits: 2, n_repeats: 1, n_bootstrap: 10}}
 horizons: [12, 24]
@@ -30,8 +32,9 @@ def trained_job(tmp_path_factory) -> dict:
     """Train once per test worker; returns paths, the store URI and model URIs.
 
     Keys: ``root``, ``data`` (the training extract), ``tracking_uri``, ``registered``
-    (``models:/scoring-tiny@champion``), ``runs`` ({model name: ``runs:/<id>/model``}),
-    ``result`` (the :class:`~mmrisk.tracking.TrainResult`).
+    (``models:/scoring-tiny@champion``), ``runs`` ({model name: ``runs:/<id>/model``} for
+    every kind: staging, cox, coxnet, gbsa, rsf), ``result`` (the
+    :class:`~mmrisk.tracking.TrainResult`).
     """
     root = tmp_path_factory.mktemp("scoring-job")
     data = root / "data"

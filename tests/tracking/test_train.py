@@ -137,8 +137,10 @@ def test_registry_champion_then_challenger_and_pyfunc_output(trained):
     cohort = load_cohort(cfg.data, cfg.cohort)
     X = cohort.X.head(25)
     out = model.predict(X)
-    assert list(out.columns) == ["risk_score", "risk_group", "surv_12m", "surv_24m"]
+    assert list(out.columns) == ["status", "reason", "risk_score", "risk_group", "surv_12m",
+                                 "surv_24m", "reason_1", "reason_2", "reason_3"]
     assert len(out) == 25
+    assert (out["status"] != "error").all()
     assert out["risk_group"].isin(["low", "intermediate", "high"]).all()
     assert ((out["surv_24m"] <= out["surv_12m"] + 1e-12) & (out["surv_12m"] <= 1)).all()
     # Higher risk score, lower survival (Spearman correlation strongly negative).

@@ -74,13 +74,21 @@ def reasons_table(explanation: Explanation, k: int = 3) -> pd.DataFrame:
     pandas.DataFrame of shape (n_samples, k)
         Indexed like the explanation; missing reasons are empty strings.
     """
-    rows = []
-    for i in range(len(explanation)):
-        reasons = top_reasons(explanation, k, i)
-        rows.append(reasons + [""] * (k - len(reasons)))
-    return pd.DataFrame(
-        rows, index=explanation.values.index, columns=[f"reason_{j + 1}" for j in range(k)]
-    )
+    values = explanation.values.to_numpy(dtype=float)
+    data = explanation.data.to_numpy(dtype=object)
+    names = [str(c) for c in explanation.values.columns]
+    # Largest |SHAP| first (stable among ties, as top_reasons); zero or undefined: no reason.
+    size = np.where((values != 0) & np.isfinite(values), np.abs(values), -1.0)
+    top = np.argsort(-size, axis=1, kind="stable")[:, :k]
+    cols: list[list[str]] = [[] for _ in range(k)]
+    for i, row in enumerate(top):
+        for j in range(k):
+            f = row[j] if j < len(row) else None
+            v = values[i, f] if f is not None else 0.0
+            cols[j].append("" if f is None or size[i, f] < 0 else
+                           f"{names[f]}={format_value(data[i, f])} ({_contribution(v)})")
+    return pd.DataFrame({f"reason_{j + 1}": cols[j] for j in range(k)},
+                        index=explanation.values.index)
 
 
 def explanation_table(explanation: Explanation) -> pd.DataFrame:

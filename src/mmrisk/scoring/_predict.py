@@ -9,10 +9,16 @@ import numpy as np
 import pandas as pd
 
 from mmrisk.models import predict_survival_at
+from mmrisk.scoring._checks import check_rows
 
-__all__ = ["RISK_GROUPS", "learn_cutpoints", "predict_table", "risk_groups"]
+__all__ = ["RISK_GROUPS", "N_REASONS", "learn_cutpoints", "output_columns", "predict_table",
+           "reference_rows", "risk_groups", "score_checked", "score_frame"]
 
 RISK_GROUPS = ("low", "intermediate", "high")
+#: SHAP reasons per scored row (``reason_1`` ... ``reason_3``).
+N_REASONS = 3
+#: Rows of the reference (background) sample built from the training profile.
+_N_REFERENCE = 100
 
 
 def learn_cutpoints(train_risk: np.ndarray) -> list[float]:
@@ -27,7 +33,10 @@ def learn_cutpoints(train_risk: np.ndarray) -> list[float]:
 def risk_groups(risk: np.ndarray, cutpoints: Sequence[float]) -> np.ndarray:
     """Group labels from risk scores and the training cut-points (NaN risk → missing)."""
     risk = np.asarray(risk, float)
-    idx = np.searchsorted(np.asarray(cutpoints, float), risk, side="right")
+    # Round both sides so that a score equal to a cut-point lands in the same group whatever
+    # the batch size (BLAS may change the last bit of a linear predictor between batches).
+    idx = np.searchsorted(np.round(np.asarray(cutpoints, float), 10), np.round(risk, 10),
+                          side="right")
     out = np.asarray(RISK_GROUPS, dtype=object)[np.clip(idx, 0, len(RISK_GROUPS) - 1)]
     out[~np.isfinite(risk)] = None
     return out
@@ -60,3 +69,162 @@ def predict_table(model: Any, X: pd.DataFrame, horizons: Sequence[int],
     for j, h in enumerate(horizons):
         out[f"surv_{int(h)}m"] = surv[:, j]
     return out
+
+
+def output_columns(horizons: Sequence[int]) -> list[str]:
+    """The scoring output columns, in order (without the identifier column).
+
+    Parameters
+    ----------
+    horizons : sequence of int
+        Months of the ``surv_<h>m`` columns.
+
+    Returns
+    -------
+    list of str
+        ``status``, ``reason``, ``risk_score``, ``risk_group``, ``surv_<h>m``...,
+        ``reason_1``, ``reason_2``, ``reason_3``.
+    """
+    return (["status", "reason", "risk_score", "risk_group"]
+            + [f"surv_{int(h)}m" for h in horizons]
+            + [f"reason_{j + 1}" for j in range(N_REASONS)])
+
+
+def _spread(n: int, shares: dict[str, float]) -> list[Any]:
+    """``n`` labels in proportion to ``shares`` (largest remainder), in a fixed order."""
+    keys = list(shares)
+    raw = np.array([shares[k] for k in keys], float) * n
+    counts = np.floor(raw).astype(int)
+    for i in np.argsort(-(raw - counts), kind="stable")[: n - counts.sum()]:
+        counts[i] += 1
+    return [k for k, c in zip(keys, counts, strict=True) for _ in range(c)]
+
+
+def reference_rows(meta: dict, n: int = _N_REFERENCE) -> pd.DataFrame:
+    """Synthetic reference patients built from the training profile (summaries, never rows).
+
+    Numeric features take the training quantiles (interpolated at evenly spaced levels),
+    categorical ones their training shares, and both their training share of missing values;
+    each column is shuffled with a fixed seed. Used as the SHAP background, so that a patient's
+    reasons do not depend on the other rows of the batch.
+
+    Parameters
+    ----------
+    meta : dict
+        The model's metadata (``features``, ``profile``).
+    n : int, default=100
+        Rows.
+
+    Returns
+    -------
+    pandas.DataFrame of shape (n, n_features)
+    """
+    rng = np.random.default_rng(0)
+    out: dict[str, Any] = {}
+    for f in meta["features"]:
+        entry = meta["profile"]["features"].get(f, {})
+        n_missing = int(round(float(entry.get("missing", 0.0)) * n))
+        if entry.get("kind") == "categorical" and entry.get("shares"):
+            values: list[Any] = _spread(n - n_missing, entry["shares"])
+            col = np.array(values + [None] * n_missing, dtype=object)
+        elif entry.get("quantiles"):
+            q = np.asarray(entry["quantiles"], float)
+            levels = (np.arange(n - n_missing) + 0.5) / max(n - n_missing, 1)
+            col = np.concatenate([np.interp(levels, np.linspace(0, 1, len(q)), q),
+                                  np.full(n_missing, np.nan)])
+        else:
+            col = np.array([None] * n, dtype=object)
+        out[f] = col[rng.permutation(n)]
+    return pd.DataFrame(out)
+
+
+def _split(estimator: Any) -> tuple[Any, Any]:
+    """(feature steps, final model) of a fitted Pipeline; ``(None, estimator)`` otherwise."""
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
+        return estimator[:-1], estimator.steps[-1][1]
+    return None, estimator
+
+
+def _reasons(estimator: Any, X: pd.DataFrame, meta: dict) -> pd.DataFrame:
+    """``reason_1..3`` of every row: the largest SHAP contributions to the risk score."""
+    from mmrisk.explain import explain, reasons_table
+
+    expl = explain(estimator, X, output="risk", background=reference_rows(meta))
+    return reasons_table(expl, k=N_REASONS)
+
+
+def score_frame(estimator: Any, meta: dict, frame: pd.DataFrame, reasons: bool = True
+                ) -> pd.DataFrame:
+    """Check, score and explain input rows: the scoring output, one row per row of ``frame``.
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+        A catalogue model (feature pipeline + survival model).
+    meta : dict
+        The model's metadata (``features``, ``horizons``, ``cutpoints``, ``profile``).
+    frame : pandas.DataFrame
+        Input rows holding the model's feature columns (other columns are ignored).
+    reasons : bool, default=True
+        Compute ``reason_1..3`` (SHAP on the risk score, against :func:`reference_rows`);
+        ``False`` leaves them empty.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``frame``, columns :func:`output_columns`: ``status`` (``ok``,
+        ``warning``, ``error``), ``reason``, ``risk_score``, ``risk_group``, ``surv_<h>m``,
+        ``reason_1..3``. Rows with ``status == 'error'`` have no scores and no reasons.
+
+    Raises
+    ------
+    mmrisk.exceptions.MissingColumnsError
+        If model input columns are missing (all are listed); nothing is scored.
+    """
+    X, status, reason = check_rows(frame, meta)
+    return score_checked(estimator, meta, X, status, reason, reasons=reasons)
+
+
+def score_checked(estimator: Any, meta: dict, X: pd.DataFrame, status: np.ndarray,
+                  reason: np.ndarray, reasons: bool = True) -> pd.DataFrame:
+    """:func:`score_frame` after :func:`~mmrisk.scoring.check_rows`: score the non-error rows.
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+        A catalogue model.
+    meta : dict
+        The model's metadata.
+    X : pandas.DataFrame
+        Checked feature columns, as returned by ``check_rows``.
+    status, reason : ndarray of shape (n_rows,)
+        Row statuses and reasons (a caller may have turned more rows into errors).
+    reasons : bool, default=True
+        Compute ``reason_1..3``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`score_frame`, indexed like ``X``.
+    """
+    horizons = [int(h) for h in meta["horizons"]]
+    n = len(X)
+    cols: dict[str, np.ndarray] = {"status": status, "reason": reason,
+                                   "risk_score": np.full(n, np.nan),
+                                   "risk_group": np.full(n, None, dtype=object)}
+    cols.update({f"surv_{h}m": np.full(n, np.nan) for h in horizons})
+    cols.update({f"reason_{j + 1}": np.full(n, "", dtype=object) for j in range(N_REASONS)})
+    scored = status != "error"
+    if scored.any():
+        Xs = X[scored]
+        features, final = _split(estimator)
+        Z = Xs if features is None else features.transform(Xs)  # once for risk and survival
+        parts = [predict_table(final, Z, horizons, meta["cutpoints"]).set_axis(Xs.index)]
+        if reasons:
+            parts.append(_reasons(estimator, Xs, meta))
+        for part in parts:
+            for col in part.columns:
+                cols[col][scored] = part[col].to_numpy()
+    return pd.DataFrame(cols, index=X.index)

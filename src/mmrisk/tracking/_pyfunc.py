@@ -21,7 +21,13 @@ __all__ = ["MMRiskPyfunc", "LoadedModel", "load_model"]
 
 
 class MMRiskPyfunc(mlflow.pyfunc.PythonModel):
-    """``predict`` returns ``risk_score``, ``risk_group`` and ``surv_<h>m`` for each horizon."""
+    """``predict`` returns the scoring output table (:func:`mmrisk.scoring.score_frame`).
+
+    Columns: ``status``, ``reason``, ``risk_score``, ``risk_group``, ``surv_<h>m`` for each
+    horizon, ``reason_1..3``; one row per input row, in order. A row with an unparseable or
+    impossible value gets ``status='error'`` and no scores instead of failing the batch. Params:
+    ``reasons`` (bool, default False) computes the SHAP reasons.
+    """
 
     def load_context(self, context: Any) -> None:
         """Load the fitted estimator and its metadata once."""
@@ -32,11 +38,11 @@ class MMRiskPyfunc(mlflow.pyfunc.PythonModel):
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None
                 ) -> pd.DataFrame:
         """Score ``model_input`` (a DataFrame with the training feature columns)."""
-        from mmrisk.scoring import predict_table
+        from mmrisk.scoring import score_frame
 
-        X = pd.DataFrame(model_input)[self.meta_["features"]]
-        return predict_table(self.model_, X, self.meta_["horizons"],
-                             self.meta_["cutpoints"]).reset_index(drop=True)
+        reasons = bool((params or {}).get("reasons", False))
+        out = score_frame(self.model_, self.meta_, pd.DataFrame(model_input), reasons=reasons)
+        return out.reset_index(drop=True)
 
 
 @dataclass

@@ -44,7 +44,7 @@ from mmrisk.evaluation import (  # noqa: E402
 )
 from mmrisk.models import hazard_ratios, make_model, model_size_bytes  # noqa: E402
 from mmrisk.report import hr_forest_figure, km_figure  # noqa: E402
-from mmrisk.scoring import learn_cutpoints, predict_table, risk_groups  # noqa: E402
+from mmrisk.scoring import learn_cutpoints, risk_groups, score_frame  # noqa: E402
 from mmrisk.tracking._compare import lower_is_better  # noqa: E402
 from mmrisk.tracking._pyfunc import MMRiskPyfunc  # noqa: E402
 from mmrisk.tracking._store import resolve_tracking_uri, setup_experiment  # noqa: E402
@@ -186,25 +186,39 @@ def _permutation_figure(fitted: Any, X: pd.DataFrame, y: np.ndarray, seed: int, 
 
 def _log_pyfunc(fitted: Any, X: pd.DataFrame, horizons: list[int], cutpoints: list[float],
                 profile: dict, seed: int, info: dict[str, Any]) -> str:
-    """Log the pyfunc; ``meta.json`` holds what scoring needs (summaries, never rows)."""
+    """Log the pyfunc; ``meta.json`` holds what scoring needs (summaries, never rows).
+
+    The input signature names every feature column with type ``Any``, marked optional: MLflow
+    leaves values and presence to :func:`mmrisk.scoring.check_rows`, so one bad cell (``'abc'``
+    in a numeric column, an all-missing column) makes that row ``status=error`` instead of
+    failing the whole batch, and missing columns raise one error naming them (MLflow's own
+    error would quote the input rows). The output schema is inferred from the scoring output;
+    the ``reasons`` param (default False) turns the SHAP reasons on.
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
     example = synthetic_example(X, seed=seed)
-    output = predict_table(fitted, example, horizons, cutpoints)
+    meta = {"features": list(X.columns), "horizons": horizons, "cutpoints": cutpoints,
+            "profile": profile, **info, "mmrisk_version": __version__}
+    output = score_frame(fitted, meta, example, reasons=False)
+    inferred = infer_signature(example, output, params={"reasons": False})
+    inputs = Schema([ColSpec(AnyType(), str(c), required=False) for c in X.columns])
+    signature = ModelSignature(inputs=inputs, outputs=inferred.outputs, params=inferred.params)
     with tempfile.TemporaryDirectory() as tmp:
         est_path = Path(tmp) / "estimator.joblib"
         meta_path = Path(tmp) / "meta.json"
         joblib.dump(fitted, est_path)
-        meta_path.write_text(json.dumps({"features": list(X.columns), "horizons": horizons,
-                                         "cutpoints": cutpoints, "profile": profile,
-                                         **info, "mmrisk_version": __version__}))
-        info = mlflow.pyfunc.log_model(
+        meta_path.write_text(json.dumps(meta))
+        logged = mlflow.pyfunc.log_model(
             name="model", python_model=MMRiskPyfunc(),
             artifacts={"estimator": str(est_path), "meta": str(meta_path)},
-            signature=infer_signature(example, output), input_example=example,
+            signature=signature, input_example=example,
             pip_requirements=[f"scikit-survival=={_version('scikit-survival')}",
                               f"scikit-learn=={_version('scikit-learn')}",
                               f"pandas=={_version('pandas')}", f"mlflow=={mlflow.__version__}"],
         )
-    return info.model_uri
+    return logged.model_uri
 
 
 def _version(dist: str) -> str:

@@ -1,0 +1,276 @@
+"""``mmrisk score``: check, score and explain every input row, in chunks; write atomically; drift.
+
+The output (ARCHITECTURE.md "Contracts") has one row per input row, in input order: the
+identifier column if the input has one, ``status``, ``reason``, ``risk_score``, ``risk_group``,
+``surv_<h>m`` per horizon and ``reason_1..3``. Rows are read and scored chunk by chunk (Parquet
+row batches, CSV chunks), so memory is bounded by the chunk size. The output is written to a
+temporary file in the same folder and renamed at the end, with the drift report
+(``<stem>.drift.md``, ``<stem>.drift.json``) beside it: an interrupted run leaves nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mmrisk.exceptions import MMRiskError
+from mmrisk.scoring._checks import STATUSES, check_rows
+from mmrisk.scoring._drift import DriftAccumulator, DriftReport, drift_paths
+from mmrisk.scoring._input import ScoringInput, read_scoring_input
+from mmrisk.scoring._predict import output_columns, score_checked
+
+__all__ = ["ScoreResult", "score", "score_chunk"]
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int, "int | None"], None]
+_OUT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+
+
+@dataclass
+class ScoreResult:
+    """What :func:`score` did (counts and paths; no patient data).
+
+    Attributes
+    ----------
+    out_path : pathlib.Path
+        The scoring output.
+    drift_paths : tuple of pathlib.Path
+        The drift report as Markdown and JSON.
+    counts : dict of str to int
+        Rows per status (``ok``, ``warning``, ``error``).
+    n_rows : int
+        Rows written (= rows read).
+    drift : DriftReport
+        Drift against the training profile.
+    model_uri : str
+        The model scored with.
+    seconds : float
+        Wall time.
+    """
+
+    out_path: Path
+    drift_paths: tuple[Path, Path]
+    counts: dict[str, int]
+    n_rows: int
+    drift: DriftReport
+    model_uri: str
+    seconds: float
+
+
+def score_chunk(estimator: Any, meta: dict, frame: pd.DataFrame,
+                preset: np.ndarray | None = None, reasons: bool = True
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score one chunk of input rows.
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+        A catalogue model.
+    meta : dict
+        The model's metadata.
+    frame : pandas.DataFrame
+        Input rows with the model's feature columns.
+    preset : ndarray of shape (n_rows,), optional
+        Per row a reason that makes it an error whatever its values (e.g. not eligible at the
+        landmark), or ``None``.
+    reasons : bool, default=True
+        Compute ``reason_1..3``.
+
+    Returns
+    -------
+    output : pandas.DataFrame
+        :func:`~mmrisk.scoring.score_frame`'s columns, indexed like ``frame``.
+    X : pandas.DataFrame
+        The checked feature columns (for drift).
+    """
+    X, status, reason = check_rows(frame, meta)
+    if preset is not None:
+        forced = pd.notna(preset)
+        status = np.where(forced, "error", status).astype(object)
+        reason = np.where(forced, preset, reason).astype(object)
+    return score_checked(estimator, meta, X, status, reason, reasons=reasons), X
+
+
+class _Writer:
+    """Append chunks to a temporary file beside ``path``; :meth:`commit` renames it."""
+
+    def __init__(self, path: Path, fmt: str, columns: list[str], id_column: str | None):
+        self.path, self.fmt, self.columns, self.id_column = path, fmt, columns, id_column
+        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self._pq: Any = None
+        self._schema: Any = None
+        self._started = False
+
+    def _arrow_schema(self) -> Any:
+        import pyarrow as pa
+
+        floats = {"risk_score"} | {c for c in self.columns if c.startswith("surv_")}
+        return pa.schema([(c, pa.float64() if c in floats else pa.string())
+                          for c in self.columns])
+
+    def write(self, frame: pd.DataFrame) -> None:
+        frame = frame[self.columns]
+        if self.fmt == "csv":
+            frame.to_csv(self.tmp, mode="a" if self._started else "w",
+                         header=not self._started, index=False)
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            if self._pq is None:
+                self._schema = self._arrow_schema()
+                self._pq = pq.ParquetWriter(self.tmp, self._schema)
+            table = pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
+            self._pq.write_table(table)
+        self._started = True
+
+    def close(self) -> None:
+        if self._pq is not None:
+            self._pq.close()
+            self._pq = None
+        if not self._started:  # no rows: still a valid, empty file with the header
+            self.write(pd.DataFrame({c: pd.Series(dtype=object) for c in self.columns}))
+            self.close()
+
+    def abort(self) -> None:
+        try:
+            if self._pq is not None:
+                self._pq.close()
+        finally:
+            self._pq = None
+            self.tmp.unlink(missing_ok=True)
+
+
+def _out_format(out_path: Path) -> str:
+    fmt = _OUT_FORMATS.get(out_path.suffix.lower())
+    if fmt is None:
+        raise MMRiskError(f"{out_path}: unsupported output type {out_path.suffix!r}; use "
+                          ".parquet or .csv")
+    return fmt
+
+
+def _ids(frame: pd.DataFrame, column: str) -> np.ndarray:
+    return frame[column].astype("string").to_numpy(dtype=object, na_value=None)
+
+
+def _commit(pairs: list[tuple[Path, Path]]) -> None:
+    for tmp, final in pairs:
+        os.replace(tmp, final)
+
+
+def _write_drift_tmp(report: DriftReport, out_path: Path) -> list[tuple[Path, Path]]:
+    import json
+
+    pairs = []
+    md, js = drift_paths(out_path)
+    for final, text in ((md, report.to_markdown()),
+                        (js, json.dumps(report.to_dict(), indent=2, allow_nan=False))):
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        pairs.append((tmp, final))
+        tmp.write_text(text, encoding="utf-8")
+    return pairs
+
+
+def _run(inp: ScoringInput, loaded: Any, writer: _Writer, *, chunk_size: int, reasons: bool,
+         progress: Progress | None) -> tuple[Counter, int, DriftAccumulator]:
+    meta, estimator = loaded.meta, loaded.estimator
+    acc = DriftAccumulator(meta)
+    counts: Counter = Counter(dict.fromkeys(STATUSES, 0))
+    done = 0
+    if progress is not None:
+        progress(0, inp.n_rows)
+    for frame, preset in inp.chunks(chunk_size):
+        out, X = score_chunk(estimator, meta, frame, preset, reasons=reasons)
+        if inp.id_column:
+            out.insert(0, inp.id_column, _ids(frame, inp.id_column))
+        writer.write(out)
+        scored = (out["status"] != "error").to_numpy()
+        acc.update(X[scored], out["risk_score"].to_numpy()[scored],
+                   out["risk_group"].to_numpy()[scored])
+        counts.update(out["status"].value_counts().to_dict())
+        done += len(out)
+        if progress is not None:
+            progress(done, inp.n_rows)
+    return counts, done, acc
+
+
+def score(model: Any, data_path: str | Path, out_path: str | Path, *, chunk_size: int = 50_000,
+          reasons: bool = True, id_column: str | None = None,
+          progress: Progress | None = None) -> ScoreResult:
+    """Score a registry extract or a flat table with a trained model; write output and drift.
+
+    Parameters
+    ----------
+    model : str or LoadedModel
+        Any MLflow URI (``models:/<name>@champion``, ``models:/<name>/<version>``,
+        ``runs:/<id>/model``), or a model from :func:`mmrisk.tracking.load_model`.
+    data_path : str or path-like
+        A registry extract (folder or workbook; the cohort is built at the model's landmark)
+        or a flat table (``.parquet``, ``.csv``, ``.xlsx``) with the model's input columns.
+    out_path : str or path-like
+        The output file, ``.parquet`` or ``.csv``. The drift report goes beside it.
+    chunk_size : int, default=50_000
+        Rows scored at a time (bounds memory).
+    reasons : bool, default=True
+        Compute ``reason_1..3`` (SHAP).
+    id_column : str, optional
+        The identifier column of a flat table (default ``patient_id`` if present).
+    progress : callable, optional
+        ``progress(done_rows, total_rows)`` after each chunk (``total_rows`` may be None).
+
+    Returns
+    -------
+    ScoreResult
+
+    Raises
+    ------
+    mmrisk.exceptions.MissingColumnsError
+        If model input columns are missing (all listed); nothing is written.
+    mmrisk.exceptions.MMRiskError
+        If the model cannot be loaded, the input cannot be read or the output type is not
+        supported; nothing is written.
+    """
+    from mmrisk.tracking import load_model
+
+    start = time.perf_counter()
+    out_path = Path(out_path)
+    fmt = _out_format(out_path)
+    loaded = load_model(model) if isinstance(model, str) else model
+    inp = read_scoring_input(data_path, loaded, id_column=id_column)
+    columns = output_columns(loaded.horizons)
+    if inp.id_column in columns:
+        raise MMRiskError(f"identifier column {inp.id_column!r} has the name of an output "
+                          "column; rename it or pass another --id-column")
+    columns = ([inp.id_column] if inp.id_column else []) + columns
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    writer = _Writer(out_path, fmt, columns, inp.id_column)
+    pairs: list[tuple[Path, Path]] = []
+    try:
+        counts, n_rows, acc = _run(inp, loaded, writer, chunk_size=chunk_size, reasons=reasons,
+                                   progress=progress)
+        writer.close()
+        report = acc.report()
+        pairs = [(writer.tmp, out_path), *_write_drift_tmp(report, out_path)]
+        _commit(pairs)
+    except BaseException:
+        writer.abort()
+        for tmp, _ in pairs:
+            tmp.unlink(missing_ok=True)
+        raise
+    seconds = time.perf_counter() - start
+    log.info("scored %d rows in %.1f s: %d ok, %d warning, %d error", n_rows, seconds,
+             counts["ok"], counts["warning"], counts["error"])
+    if report.flagged:
+        log.warning("drift past thresholds in: %s (see %s)", ", ".join(report.flagged),
+                    pairs[1][1].name)
+    return ScoreResult(out_path, (pairs[1][1], pairs[2][1]), dict(counts), n_rows, report,
+                       getattr(loaded, "uri", str(model)), seconds)

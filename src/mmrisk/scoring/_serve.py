@@ -1,0 +1,197 @@
+"""REST scoring on 127.0.0.1 through MLflow's model server (``mlflow models serve``).
+
+``mmrisk serve --model URI --port P`` runs::
+
+    <this python> -m mlflow models serve -m URI --host 127.0.0.1 --port P --env-manager local
+
+with ``MLFLOW_TRACKING_URI`` (and ``MLFLOW_REGISTRY_URI``) set for the child, so
+``models:/name@champion`` and ``runs:/…`` resolve against the same store as ``mmrisk train``.
+The MLflow process resolves and downloads the model once at start-up (an alias that moves later
+needs a restart), then runs ``uvicorn`` (FastAPI) in front of the logged pyfunc; answers are the
+pyfunc's own prediction table.
+
+Endpoints: ``GET /ping`` and ``GET /health`` (200 once the model is loaded), ``GET /version``,
+``POST /invocations`` with JSON such as::
+
+    {"dataframe_split": {"columns": ["age", "sex", ...], "data": [[61.2, "F", ...], ...]}}
+    {"dataframe_records": [{"age": 61.2, "sex": "F", ...}, ...]}
+
+(``null`` for a missing value; optional ``"params": {...}``) → ``{"predictions": [{...}, ...]}``,
+one record per input row with the pyfunc's output columns.
+
+The server binds to the loopback interface only and has no authentication: to reach it from
+elsewhere put an authenticating reverse proxy (or an SSH tunnel) in front of it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+
+from mmrisk.exceptions import MMRiskError
+
+__all__ = ["LOOPBACK", "serve", "serve_command", "serve_env", "wait_until_ready"]
+
+#: The only interface the server binds to.
+LOOPBACK = "127.0.0.1"
+
+
+def _check(host: str, port: int) -> None:
+    if host != LOOPBACK:
+        raise MMRiskError(f"mmrisk serve binds to {LOOPBACK} only (got host {host!r}); put an "
+                          "authenticating reverse proxy in front of it to expose it")
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise MMRiskError(f"port must be an integer in 1..65535, got {port!r}")
+
+
+def serve_command(model_uri: str, port: int, host: str = LOOPBACK, *, workers: int = 1,
+                  timeout: int = 60) -> list[str]:
+    """The ``mlflow models serve`` command line (run with this interpreter).
+
+    Parameters
+    ----------
+    model_uri : str
+        Any MLflow URI of an mmrisk model (``models:/name@champion``, ``runs:/<id>/model``).
+    port : int
+        TCP port on 127.0.0.1.
+    host : str
+        Must be ``"127.0.0.1"`` (anything else raises :class:`~mmrisk.exceptions.MMRiskError`).
+    workers : int
+        Uvicorn worker processes (each loads the model).
+    timeout : int
+        Seconds one request may take.
+    """
+    _check(host, port)
+    return [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model_uri),
+            "--host", host, "--port", str(port), "--env-manager", "local",
+            "--workers", str(int(workers)), "--timeout", str(int(timeout))]
+
+
+def serve_env(tracking_uri: str | None = None, registry_uri: str | None = None,
+              base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for the server process.
+
+    ``MLFLOW_TRACKING_URI`` is ``tracking_uri``, else this process's
+    (``mlflow.get_tracking_uri()``, with ``get_registry_uri()`` as ``MLFLOW_REGISTRY_URI`` when
+    that differs); ``registry_uri`` sets ``MLFLOW_REGISTRY_URI`` explicitly. This
+    interpreter's ``bin`` folder goes first on ``PATH``: MLflow starts the web server as
+    ``bash -c "exec uvicorn …"``, by name, so without it a ``uvicorn`` from another environment
+    (or none) would be used when mmrisk runs from a virtualenv that is not activated.
+    """
+    import mlflow
+
+    env = dict(os.environ if base is None else base)
+    if tracking_uri is None:
+        env["MLFLOW_TRACKING_URI"] = mlflow.get_tracking_uri()
+        registry_uri = registry_uri or mlflow.get_registry_uri()
+    else:  # an explicit store: its registry too, unless one is given
+        env["MLFLOW_TRACKING_URI"] = tracking_uri
+    if registry_uri and registry_uri != env["MLFLOW_TRACKING_URI"]:
+        env["MLFLOW_REGISTRY_URI"] = registry_uri
+    bindir = os.path.dirname(sys.executable)
+    env["PATH"] = os.pathsep.join([bindir, *[p for p in env.get("PATH", "").split(os.pathsep)
+                                             if p and p != bindir]])
+    return env
+
+
+def _check_server_packages() -> None:
+    missing = [m for m in ("uvicorn", "fastapi") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MMRiskError(f"MLflow's model server needs {' and '.join(missing)} "
+                          f"(pip install {' '.join(missing)})")
+
+
+def wait_until_ready(port: int, *, proc: subprocess.Popen | None = None,
+                     timeout: float = 120.0, interval: float = 0.25) -> float:
+    """Poll ``http://127.0.0.1:<port>/ping`` until it answers 200; returns the seconds waited.
+
+    Raises :class:`~mmrisk.exceptions.MMRiskError` when ``proc`` exits first or after
+    ``timeout`` seconds.
+    """
+    start = time.monotonic()
+    url = f"http://{LOOPBACK}:{port}/ping"
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise MMRiskError(f"the model server exited with code {proc.returncode} before "
+                              "it was ready (see its log above)")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return time.monotonic() - start
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            pass
+        if time.monotonic() - start > timeout:
+            raise MMRiskError(f"the model server did not answer {url} within {timeout:.0f} s")
+        time.sleep(interval)
+
+
+def _stop(proc: subprocess.Popen, sig: int, grace: float) -> None:
+    """Send ``sig`` to the server's process group; SIGKILL it after ``grace`` seconds."""
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        proc.wait()
+
+
+def serve(model_uri: str, port: int, host: str = LOOPBACK, *, tracking_uri: str | None = None,
+          workers: int = 1, timeout: int = 60, grace: float = 10.0) -> int:
+    """Run the model server in the foreground until it exits or this process is signalled.
+
+    The server runs in its own process group (MLflow's CLI process and its ``uvicorn`` child);
+    SIGINT, SIGTERM and SIGHUP received here are forwarded to the whole group, which gets
+    ``grace`` seconds to shut down before SIGKILL.
+
+    Parameters
+    ----------
+    model_uri, port, host, workers, timeout
+        See :func:`serve_command`.
+    tracking_uri : str, optional
+        Store the URI resolves against; default: the current MLflow tracking URI.
+    grace : float
+        Seconds between the forwarded signal and SIGKILL.
+
+    Returns
+    -------
+    int
+        The server's exit code (128 + signal number when it ended by a signal).
+    """
+    cmd = serve_command(model_uri, port, host, workers=workers, timeout=timeout)
+    _check_server_packages()
+    proc = subprocess.Popen(cmd, env=serve_env(tracking_uri), start_new_session=True)
+    received: list[int] = []
+
+    def forward(signum, _frame):
+        received.append(signum)
+        threading.Thread(target=_stop, args=(proc, signum, grace), daemon=True).start()
+
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {s: signal.signal(s, forward) for s in handled}
+    try:
+        rc = proc.wait()
+    except BaseException:
+        _stop(proc, signal.SIGTERM, grace)
+        raise
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if received and rc != 0:
+        return 128 + received[0]
+    return 128 - rc if rc < 0 else rc
