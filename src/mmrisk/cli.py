@@ -302,6 +302,18 @@ def train_cmd(
     out.print("Next: [bold]mmrisk compare[/] for the leaderboard, [bold]mmrisk ui[/] to browse.")
 
 
+def _markdown(df) -> str:
+    """A GitHub Markdown table of ``df``'s cells as text (no optional dependency needed)."""
+    def cell(v) -> str:
+        return str(v).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(cell(c) for c in df.columns) + " |",
+             "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |"
+              for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
 def _fmt_ci(v, lo, hi) -> str:
     import math
 
@@ -344,7 +356,7 @@ def compare_cmd(
         typer.echo(board.to_csv(index=False), nl=False)
         return
     if fmt == BoardFormat.markdown:
-        typer.echo(table.to_markdown(index=False))
+        typer.echo(_markdown(table))
         return
     out.print(_df_table(table, f"Leaderboard of run {facts['run_name']} "
                         f"(sorted by {metric}; ★ best; \\[lo, hi] = 95% bootstrap CI)"))

@@ -157,6 +157,13 @@ def test_compare_prints_the_leaderboard_with_intervals(trained):
                               trained["uri"], "--format", "csv"])
     board = pd.read_csv(__import__("io").StringIO(res.output))
     assert set(board["model"]) == {"staging", "cox", "rsf"}
+    res = runner.invoke(app, ["compare", "--experiment", "tiny", "--tracking-uri",
+                              trained["uri"], "--format", "markdown"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.strip().splitlines()
+    assert lines[0].startswith("| model | ") and "cv_cindex_uno" in lines[0]
+    assert lines[1].startswith("|---|") and len(lines) == 2 + 3  # header, rule, 3 models
+    assert lines[2].split("|")[1].strip().endswith("★")  # the best model first, marked
     res = runner.invoke(app, ["compare", "--experiment", "nope", "--tracking-uri",
                               trained["uri"]])
     assert res.exit_code == 1 and "Traceback" not in res.output

@@ -216,7 +216,9 @@ def plot_waterfall(expl: Explanation, row: int, max_display: int = 10) -> Figure
     ax.axvline(pred, color="#333333", linewidth=0.8)
     ax.set_yticks(ypos, labels)
     ax.set_xlabel(f"{expl.output}: base value {expl.base_value:.4g} -> prediction {pred:.4g}")
-    ax.set_title(f"Patient {row}: contributions to {expl.output}")
+    label = expl.values.index[row]
+    who = f"{expl.values.index.name} {label}" if expl.values.index.name else f"Patient {row}"
+    ax.set_title(f"{who}: contributions to {expl.output}")
     return fig
 
 
