@@ -262,7 +262,8 @@ def _check_categorical(name: str, s: pd.Series, codes: tuple[str, ...] | None,
     return labels[idx]
 
 
-def check_rows(frame: pd.DataFrame, meta: dict) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def check_rows(frame: pd.DataFrame, meta: dict, preset: np.ndarray | None = None
+               ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Coerce the model's input columns and give every row a status and a reason.
 
     Parameters
@@ -272,6 +273,9 @@ def check_rows(frame: pd.DataFrame, meta: dict) -> tuple[pd.DataFrame, np.ndarra
     meta : dict
         The model's metadata (``features``, ``profile``), as in
         :attr:`mmrisk.tracking.LoadedModel.meta`.
+    preset : ndarray of shape (n_rows,), optional
+        Per row a reason that makes it an error whatever its values (a patient not eligible at
+        the landmark), or ``None``.
 
     Returns
     -------
@@ -308,4 +312,8 @@ def check_rows(frame: pd.DataFrame, meta: dict) -> tuple[pd.DataFrame, np.ndarra
             _check_numeric(f, values, rules[f], entry.get("quantiles") or [], problems)
             cols[f] = values
     status, reason = problems.result()
+    if preset is not None:
+        forced = pd.notna(preset)
+        status = np.where(forced, "error", status).astype(object)
+        reason = np.where(forced, preset, reason).astype(object)
     return pd.DataFrame(cols, index=frame.index), status, reason

@@ -103,10 +103,7 @@ def explain_input(loaded: Any, data_path: str | Path, out_dir: str | Path, *,
     frame = (pd.concat(frames, ignore_index=True) if frames
              else pd.DataFrame(columns=inp.read_columns))
     preset = np.concatenate(presets) if presets else np.array([], dtype=object)
-    X, status, reason = check_rows(frame, loaded.meta)
-    pre = np.array([p is not None for p in preset], bool)
-    status, reason = status.astype(object), reason.astype(object)
-    status[pre], reason[pre] = "error", preset[pre]
+    X, status, reason = check_rows(frame, loaded.meta, preset)
     ids = (frame[inp.id_column].astype(str).to_numpy() if inp.id_column
            else np.arange(len(frame)).astype(str))
     keep = status != "error"

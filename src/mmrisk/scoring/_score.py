@@ -92,11 +92,7 @@ def score_chunk(estimator: Any, meta: dict, frame: pd.DataFrame,
     X : pandas.DataFrame
         The checked feature columns (for drift).
     """
-    X, status, reason = check_rows(frame, meta)
-    if preset is not None:
-        forced = pd.notna(preset)
-        status = np.where(forced, "error", status).astype(object)
-        reason = np.where(forced, preset, reason).astype(object)
+    X, status, reason = check_rows(frame, meta, preset)
     return score_checked(estimator, meta, X, status, reason, reasons=reasons), X
 
 
