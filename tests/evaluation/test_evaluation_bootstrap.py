@@ -109,6 +109,19 @@ def test_intervals_cover_point_estimates_of_concordance(two_models):
     assert np.all(rows["hi"] - rows["lo"] < 0.5)
 
 
+def test_a_p_value_gets_no_interval_and_no_difference(two_models):
+    """D-calibration's p-value is a test result: a percentile interval of it is meaningless
+    (it can exclude its own point estimate), so none is reported."""
+    _, metrics, diffs = two_models
+    dcal = metrics[metrics["metric"] == "test_dcal_pvalue"]
+    assert np.isfinite(dcal["value"]).all()
+    assert dcal["lo"].isna().all() and dcal["hi"].isna().all()
+    d = diffs[diffs["metric"] == "test_dcal_pvalue"]
+    assert d["lo"].isna().all() and d["hi"].isna().all()
+    others = metrics[metrics["metric"] != "test_dcal_pvalue"]
+    assert np.isfinite(others[["lo", "hi"]].to_numpy()).all()
+
+
 def test_differences_are_paired(two_models):
     """Both models are scored on the same replicates: the interval of the difference of two
     correlated models is narrower than either model's own interval (independent replicates

@@ -108,14 +108,18 @@ def _summarise(
     """Tidy tables from per-model replicate arrays (row 0 = point estimate)."""
     full = [f"{scope}_{name}" if scope else name for name in names]
     metric_rows, diff_rows = [], []
+    # A p-value is a test result, not an estimate: no percentile interval, no difference.
+    no_interval = np.array([name.startswith("dcal_pvalue") for name in names], bool)
     for model, vals in values.items():
         lo, hi = _percentile_interval(vals[1:], level)
+        lo[no_interval], hi[no_interval] = np.nan, np.nan
         metric_rows.append(
             pd.DataFrame({"model": model, "metric": full, "value": vals[0], "lo": lo, "hi": hi})
         )
         if baseline is not None and model != baseline:
             delta = vals - values[baseline]
             dlo, dhi = _percentile_interval(delta[1:], level)
+            dlo[no_interval], dhi[no_interval] = np.nan, np.nan
             diff_rows.append(
                 pd.DataFrame(
                     {"model": model, "metric": full, "diff": delta[0], "lo": dlo, "hi": dhi}
