@@ -404,6 +404,8 @@ def _load(model: str, tracking_uri: str | None):
         _fail(f"{e} (tracking store {uri})")
 
 
+_STORE_HELP = ("MLflow store (default sqlite:///mlruns/mlflow.db; MLFLOW_TRACKING_URI also "
+               "works).")
 _MODEL_HELP = ("Model URI: models:/NAME@champion, models:/NAME/VERSION or runs:/RUN_ID/model "
                "(see `mmrisk train` output).")
 _DATA_HELP = ("A registry extract (folder or workbook: the cohort is built at the model's "
@@ -423,7 +425,12 @@ def explain_cmd(
         "who get a waterfall figure. Default: the highest and the lowest.")] = None,
     id_column: Annotated[str | None, typer.Option(
         "--id-column", help="Identifier column of a flat table (default patient_id).")] = None,
-    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri")] = None,
+    method: Annotated[str, typer.Option(
+        "--method", help="auto (exact TreeSHAP for forests and boosting, linear SHAP for Cox "
+        "models) or permutation (model-agnostic; decomposes surv_<h>m of a Cox or boosting "
+        "model directly; minutes for a few hundred patients).")] = "auto",
+    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help=_STORE_HELP)]
+    = None,
 ) -> None:
     """SHAP values per patient and clinical feature: tables, global importance and figures.
 
@@ -437,10 +444,15 @@ def explain_cmd(
     wanted = [r for r in rows.split(",") if r.strip()] if rows else None
     try:
         res = explain_input(loaded, data, out_dir, output=output, rows=wanted,
-                            id_column=id_column)
+                            id_column=id_column, method=method)
     except MMRiskError as e:
         _fail(str(e))
-    out.print(f"Explained {output} of {res.n_explained:,} of {res.n_rows:,} rows with "
+    if res.output != output:
+        err.print(f"[bold yellow]Note:[/] a {loaded.meta.get('model_kind')} model is additive in "
+                  f"the log hazard, so its SHAP values explain [bold]{res.output}[/]; {output} "
+                  f"is reported beside them in shap_values.parquet. For SHAP values of {output} "
+                  "itself, add --method permutation.", highlight=False)
+    out.print(f"Explained {res.output} of {res.n_explained:,} of {res.n_rows:,} rows with "
               f"{loaded.meta.get('model_kind', 'the')} model ({res.method}); "
               f"{res.n_not_explained:,} not explained (see not_explained.csv).")
     out.print(f"Wrote {len(res.files)} files to {out_dir}: shap_values.parquet, "
@@ -473,7 +485,8 @@ def score_cmd(
     master: Annotated[str, typer.Option(
         "--master", help="Spark master (spark engine): local[2], yarn, spark://host:7077, "
         "k8s://…")] = "local[2]",
-    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri")] = None,
+    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help=_STORE_HELP)]
+    = None,
 ) -> None:
     """Score new patients: one output row per input row, in input order, never a silent drop.
 
@@ -544,7 +557,8 @@ def _score_spark(loaded, data: Path, out_file: Path, reasons: bool, id_column: s
 def serve_cmd(
     model: Annotated[str, typer.Option("--model", help=_MODEL_HELP)],
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 5001,
-    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri")] = None,
+    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help=_STORE_HELP)]
+    = None,
 ) -> None:
     """REST scoring on 127.0.0.1 through MLflow's model server (Ctrl-C to stop).
 

@@ -167,7 +167,8 @@ def write_explanation(
     Files: ``shap_values.parquet`` and ``shap_values.csv`` (:func:`explanation_table`),
     ``column_shap_values.parquet`` (SHAP per model column), ``global_importance.csv``,
     ``reasons.csv`` (top 3 reasons per patient), and under ``figures/``: ``beeswarm.png``,
-    ``bar.png``, ``waterfall_<row>.png`` per requested row and ``dependence_<feature>.png``
+    ``bar.png``, ``waterfall_<id>.png`` per requested row (its identifier when the index is
+    named, else its position) and ``dependence_<feature>.png``
     for the most important features.
 
     Parameters
@@ -217,7 +218,9 @@ def write_explanation(
         if not 0 <= int(row) < len(expl):
             raise MMRiskError(f"rows must be positions in [0, {len(expl)}); got {row}.")
         fig = plot_waterfall(expl, int(row))
-        written.append(_save(fig, figures / f"waterfall_{int(row)}.png"))
+        # Named by the patient's identifier when the rows carry one (e.g. patient_id).
+        label = expl.values.index[int(row)] if expl.values.index.name else int(row)
+        written.append(_save(fig, figures / f"waterfall_{_safe(str(label))}.png"))
     for feature in list(expl.global_importance().index[:n_dependence]):
         fig = plot_dependence(expl, feature)
         written.append(_save(fig, figures / f"dependence_{_safe(feature)}.png"))

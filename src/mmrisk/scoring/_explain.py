@@ -36,7 +36,8 @@ class ExplainResult:
     explanation: Any = field(default=None, repr=False)
 
 
-def _row_positions(rows: Sequence[str] | None, ids: pd.Index) -> list[int] | None:
+def _row_positions(rows: Sequence[str] | None, ids: pd.Index, skipped: dict[str, str]
+                   ) -> list[int] | None:
     """Waterfall rows given as identifiers or 0-based positions among the explained rows."""
     if rows is None:
         return None
@@ -46,12 +47,26 @@ def _row_positions(rows: Sequence[str] | None, ids: pd.Index) -> list[int] | Non
         r = str(r).strip()
         if r in lookup:
             positions.append(lookup[r])
+        elif r in skipped:
+            raise MMRiskError(f"--rows: {r!r} is not explained: {skipped[r]}")
         elif r.isdigit() and int(r) < len(ids):
             positions.append(int(r))
         else:
             raise MMRiskError(f"--rows: {r!r} is neither an identifier of an explained row nor "
                               f"a position in [0, {len(ids)})")
     return positions
+
+
+def _check_output(output: str, meta: dict) -> None:
+    """Refuse a horizon beyond the longest follow-up the model was trained on."""
+    from mmrisk.explain import parse_output
+
+    spec = parse_output(output)
+    longest = meta.get("max_follow_up_months")
+    if spec.horizon is not None and longest is not None and spec.horizon > longest:
+        raise MMRiskError(f"--output {output}: {spec.horizon:g} months is beyond the longest "
+                          f"follow-up the model was trained on ({longest:.0f} months); its "
+                          "survival there would be an extrapolation")
 
 
 def explain_input(loaded: Any, data_path: str | Path, out_dir: str | Path, *,
@@ -95,6 +110,7 @@ def explain_input(loaded: Any, data_path: str | Path, out_dir: str | Path, *,
     """
     from mmrisk.explain import explain, write_explanation
 
+    _check_output(output, loaded.meta)
     inp = read_scoring_input(data_path, loaded, id_column=id_column)
     frames, presets = [], []
     for frame, preset in inp.chunks():
@@ -112,15 +128,17 @@ def explain_input(loaded: Any, data_path: str | Path, out_dir: str | Path, *,
                           f"(first reason: {reason[0] if len(reason) else 'no rows'})")
     Xk = X[keep].copy()
     Xk.index = pd.Index(ids[keep], name=inp.id_column or "row")
+    skipped_ids = dict(zip(ids[~keep].tolist(), reason[~keep].tolist(), strict=True))
+    positions = _row_positions(rows, Xk.index, skipped_ids)
     expl = explain(loaded.estimator, Xk, output=output, background=reference_rows(loaded.meta),
                    method=method, progress=progress)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    files = write_explanation(expl, out, rows=_row_positions(rows, Xk.index))
+    files = write_explanation(expl, out, rows=positions)
     skipped = pd.DataFrame({inp.id_column or "row": ids[~keep], "status": status[~keep],
                             "reason": reason[~keep]})
     skipped.to_csv(out / "not_explained.csv", index=False)
     files.append(out / "not_explained.csv")
     return ExplainResult(n_rows=len(frame), n_explained=int(keep.sum()),
-                         n_not_explained=int((~keep).sum()), output=output,
+                         n_not_explained=int((~keep).sum()), output=expl.output,
                          method=getattr(expl, "method", method), files=files, explanation=expl)

@@ -312,6 +312,7 @@ def _child_run(name: str, spec, config: ExperimentConfig, model: Any, cohort: Co
             "group_shares": {g: float(v) for g, v in pd.Series(
                 risk_groups(train_risk, cutpoints)).value_counts(normalize=True).items()}}
         info = {"model_name": name, "model_kind": spec.kind,
+                "max_follow_up_months": float(np.max(y["time"])),
                 "cohort": tags.get("cohort_spec")}
         model_uri = _log_pyfunc(fitted, X, horizons, cutpoints, profile, config.seed, info)
         value = cv.flat(name).get(config.tracking.select_metric, float("nan"))
