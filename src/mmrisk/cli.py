@@ -370,7 +370,6 @@ def ui_cmd(
 ) -> None:
     """Open the MLflow UI on 127.0.0.1 over the configured store (Ctrl-C to stop)."""
     import os
-    import subprocess
     import sys
 
     from mmrisk.tracking import resolve_tracking_uri
@@ -383,10 +382,11 @@ def ui_cmd(
     if root:
         cmd += ["--default-artifact-root", root]
     out.print(f"MLflow UI on http://127.0.0.1:{port} over {uri}")
-    try:
-        raise typer.Exit(subprocess.call(cmd, env={**os.environ}))
-    except KeyboardInterrupt:
-        raise typer.Exit(0) from None
+    sys.stdout.flush()
+    # Become the MLflow server (exec): a SIGTERM or Ctrl-C reaches it directly, and no server
+    # process is left behind when `mmrisk ui` is stopped.
+    os.execve(sys.executable, cmd, {**os.environ, "MLFLOW_WORKERS": os.environ.get(
+        "MLFLOW_WORKERS", "1")})
 
 
 def _load(model: str, tracking_uri: str | None):

@@ -129,12 +129,13 @@ def test_missing_columns_one_error_listing_all_and_nothing_written(job, tmp_path
     assert list(out_dir.iterdir()) == []
 
 
-def test_pyfunc_missing_columns_error_names_columns_not_rows(job):
+def test_pyfunc_missing_columns_are_row_errors_naming_columns_not_rows(job):
+    # REST and Spark callers get one answer per row, never a failed batch or patient data.
     model = mlflow.pyfunc.load_model(job["runs"]["rsf"])
-    with pytest.raises(MissingColumnsError, match=r"^input: missing required column\(s\) age, "
-                       r"sex; ") as err:
-        model.predict(job["table"].drop(columns=["age", "sex"]))
-    assert "P0" not in str(err.value)
+    out = model.predict(job["table"].drop(columns=["age", "sex"]).head(4))
+    assert len(out) == 4 and (out["status"] == "error").all()
+    assert (out["reason"] == "missing input column(s): age, sex").all()
+    assert out["risk_score"].isna().all()
 
 
 def test_pyfunc_survives_bad_values_and_all_missing_columns(job):

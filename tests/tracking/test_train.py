@@ -157,6 +157,9 @@ def test_compare_prints_the_leaderboard_with_intervals(trained):
                               trained["uri"], "--format", "csv"])
     board = pd.read_csv(__import__("io").StringIO(res.output))
     assert set(board["model"]) == {"staging", "cox", "rsf"}
+    # The latest train's child runs, so a user can load runs:/<run_id>/model.
+    assert set(board["run_id"]) == set(trained["second"].child_run_ids.values())
+    assert "model_size_bytes_lo" not in board.columns
     res = runner.invoke(app, ["compare", "--experiment", "tiny", "--tracking-uri",
                               trained["uri"], "--format", "markdown"])
     assert res.exit_code == 0, res.output

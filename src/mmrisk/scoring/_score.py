@@ -266,7 +266,7 @@ def score(model: Any, data_path: str | Path, out_path: str | Path, *, chunk_size
     log.info("scored %d rows in %.1f s: %d ok, %d warning, %d error", n_rows, seconds,
              counts["ok"], counts["warning"], counts["error"])
     if report.flagged:
-        log.warning("drift past thresholds in: %s (see %s)", ", ".join(report.flagged),
+        log.info("drift past thresholds in: %s (see %s)", ", ".join(report.flagged),
                     pairs[1][1].name)
     return ScoreResult(out_path, (pairs[1][1], pairs[2][1]), dict(counts), n_rows, report,
                        getattr(loaded, "uri", str(model)), seconds)

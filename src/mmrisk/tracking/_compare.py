@@ -37,9 +37,13 @@ def latest_leaderboard(uri: str, experiment: str, metric: str = "cv_cindex_uno"
     rows = []
     for run in children:
         m = run.data.metrics
-        row = {"model": run.data.tags.get("model_name", run.info.run_name)}
+        row = {"model": run.data.tags.get("model_name", run.info.run_name),
+               "run_id": run.info.run_id}
         for name, value in m.items():
-            if not name.endswith(("_lo", "_hi")):
+            # Intervals belong to estimates; a size or a count has none.
+            if name == "model_size_bytes":
+                row[name] = value
+            elif not name.endswith(("_lo", "_hi")):
                 row[name] = value
                 row[f"{name}_lo"] = m.get(f"{name}_lo")
                 row[f"{name}_hi"] = m.get(f"{name}_hi")

@@ -25,7 +25,8 @@ class MMRiskPyfunc(mlflow.pyfunc.PythonModel):
 
     Columns: ``status``, ``reason``, ``risk_score``, ``risk_group``, ``surv_<h>m`` for each
     horizon, ``reason_1..3``; one row per input row, in order. A row with an unparseable or
-    impossible value gets ``status='error'`` and no scores instead of failing the batch. Params:
+    impossible value, or a request without some model columns, gets ``status='error'`` and no
+    scores instead of failing the batch. Params:
     ``reasons`` (bool, default False) computes the SHAP reasons.
     """
 
@@ -38,10 +39,22 @@ class MMRiskPyfunc(mlflow.pyfunc.PythonModel):
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None
                 ) -> pd.DataFrame:
         """Score ``model_input`` (a DataFrame with the training feature columns)."""
-        from mmrisk.scoring import score_frame
+        import numpy as np
+
+        from mmrisk.scoring import check_rows, score_checked
 
         reasons = bool((params or {}).get("reasons", False))
-        out = score_frame(self.model_, self.meta_, pd.DataFrame(model_input), reasons=reasons)
+        frame = pd.DataFrame(model_input)
+        # A request without some model columns (REST, Spark) gets a row-level error naming them
+        # instead of a failed batch; `mmrisk score` refuses such input before scoring.
+        missing = [f for f in self.meta_["features"] if f not in frame.columns]
+        preset = None
+        if missing:
+            frame = frame.assign(**{f: None for f in missing})
+            preset = np.full(len(frame), f"missing input column(s): {', '.join(missing)}",
+                             dtype=object)
+        X, status, reason = check_rows(frame, self.meta_, preset)
+        out = score_checked(self.model_, self.meta_, X, status, reason, reasons=reasons)
         return out.reset_index(drop=True)
 
 
