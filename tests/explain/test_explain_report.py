@@ -105,6 +105,18 @@ def test_write_explanation_files(rsf_expl, tmp_path):
         write_explanation(rsf_expl, tmp_path / "bad", rows=[40])
 
 
+def test_no_dependence_plot_for_a_feature_the_model_does_not_use(rsf_expl, tmp_path):
+    import dataclasses
+
+    values = rsf_expl.values.copy()
+    values.loc[:, :] = 0.0
+    values.iloc[:, 0] = rsf_expl.values.iloc[:, 0]  # only the first feature contributes
+    unused = dataclasses.replace(rsf_expl, values=values)
+    paths = write_explanation(unused, tmp_path, rows=[], n_dependence=4)
+    deps = [p.name for p in paths if p.name.startswith("dependence_")]
+    assert len(deps) == 1 and values.columns[0] in deps[0]
+
+
 def test_default_waterfalls_are_highest_and_lowest(rsf_expl, tmp_path):
     paths = write_explanation(rsf_expl, tmp_path, n_dependence=0)
     rows = sorted(int(p.stem.split("_")[1]) for p in paths if p.stem.startswith("waterfall_"))

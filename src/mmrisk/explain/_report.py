@@ -221,7 +221,8 @@ def write_explanation(
         # Named by the patient's identifier when the rows carry one (e.g. patient_id).
         label = expl.values.index[int(row)] if expl.values.index.name else int(row)
         written.append(_save(fig, figures / f"waterfall_{_safe(str(label))}.png"))
-    for feature in list(expl.global_importance().index[:n_dependence]):
+    importance = expl.global_importance()
+    for feature in list(importance[importance > 0].index[:n_dependence]):  # unused: no plot
         fig = plot_dependence(expl, feature)
         written.append(_save(fig, figures / f"dependence_{_safe(feature)}.png"))
     return written
