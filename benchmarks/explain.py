@@ -22,12 +22,15 @@ error ``|base + sum(SHAP) - model output|`` of each method, and the largest diff
 the permutation estimate and the exact interventional values on the rows both explained.
 Everything runs single-threaded.
 
-Two configurations:
+Three configurations:
 
 - ``--sizes`` (default 1,256 and 10,000): the risk score of a forest fitted with
   ``low_memory=True``, which keeps the risk score only. Its ``predict`` is as cheap as
   scikit-survival's forests get, so this is the configuration most favourable to the
   permutation explainer, which calls it thousands of times per patient.
+- ``--mmrisk-sizes`` (default 10,000): the risk score of the forest as mmrisk's default config
+  fits it (``GridRandomSurvivalForest``: ``min_samples_leaf=15``, ``max_features='sqrt'``,
+  survival curves on a half-month grid), the forest ``mmrisk explain`` meets in practice.
 - ``--full-sizes`` (default 1,256): ``surv_24m`` of a forest with ``low_memory=False``, as mmrisk
   fits them to report survival at horizons; every ``predict_survival_function`` call fills an
   array of rows x unique times per tree. (At 10,000 patients with day-level follow-up such a
@@ -121,14 +124,26 @@ def compare(
 
 
 def fit(
-    n: int, low_memory: bool, args: argparse.Namespace
+    n: int, low_memory: bool, args: argparse.Namespace, mmrisk_forest: bool = False
 ) -> tuple[RandomSurvivalForest, np.ndarray, float]:
-    """Simulate ``n`` patients and fit the forest (timed, not part of the comparison)."""
+    """Simulate ``n`` patients and fit the forest (timed, not part of the comparison).
+
+    ``mmrisk_forest``: the forest as ``configs/default.yaml`` fits it (``min_samples_leaf=15``,
+    ``max_features='sqrt'``, survival curves kept on a half-month grid).
+    """
     X, y = simulate(n, args.features, args.seed)
-    forest = RandomSurvivalForest(
-        n_estimators=args.trees, low_memory=low_memory, n_jobs=args.jobs,
-        random_state=args.seed,
-    )
+    if mmrisk_forest:
+        from mmrisk.models import GridRandomSurvivalForest
+
+        forest = GridRandomSurvivalForest(
+            n_estimators=args.trees, min_samples_leaf=15, max_features="sqrt",
+            time_grid=0.5, n_jobs=args.jobs, random_state=args.seed,
+        )
+    else:
+        forest = RandomSurvivalForest(
+            n_estimators=args.trees, low_memory=low_memory, n_jobs=args.jobs,
+            random_state=args.seed,
+        )
     start = time.perf_counter()
     forest.fit(X, y)
     seconds = time.perf_counter() - start
@@ -159,6 +174,10 @@ def main() -> None:
                         help="cohort sizes for the risk-score comparison (low_memory=True)")
     parser.add_argument("--full-sizes", type=int, nargs="*", default=[1256],
                         help="cohort sizes for the surv_24m comparison (low_memory=False)")
+    parser.add_argument("--mmrisk-sizes", type=int, nargs="*", default=[10000],
+                        help="cohort sizes for the risk score of the forest as mmrisk's "
+                        "default config fits it (min_samples_leaf=15, max_features=sqrt, "
+                        "half-month time grid)")
     parser.add_argument("--features", type=int, default=30)
     parser.add_argument("--trees", type=int, default=100)
     parser.add_argument("--tree-rows", type=int, default=500)
@@ -174,6 +193,11 @@ def main() -> None:
     for n in args.sizes:
         forest, X, seconds = fit(n, True, args)
         title = f"{n:,} patients, risk score, low_memory=True forest (fit {seconds:.0f} s)"
+        _report(title, compare(forest, X, "risk", args))
+    for n in args.mmrisk_sizes:
+        forest, X, seconds = fit(n, False, args, mmrisk_forest=True)
+        title = (f"{n:,} patients, risk score, mmrisk's default forest "
+                 f"(min_samples_leaf=15, sqrt features, 0.5-month grid; fit {seconds:.0f} s)")
         _report(title, compare(forest, X, "risk", args))
     for n in args.full_sizes:
         forest, X, seconds = fit(n, False, args)

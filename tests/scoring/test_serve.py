@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -14,6 +12,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from servers import free_port, stop_process_group
 
 from mmrisk.cohort import build_cohort
 from mmrisk.config import CohortSpec
@@ -25,17 +24,11 @@ from mmrisk.tracking import load_model
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(trained_job, tmp_path_factory):
     """The registered champion served on a free port; killed (whole process group) after."""
     log_path = tmp_path_factory.mktemp("serve") / "server.log"
-    port = _free_port()
+    port = free_port()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(serve_command(trained_job["registered"], port),
                                 env=serve_env(trained_job["tracking_uri"]),
@@ -47,14 +40,7 @@ def server(trained_job, tmp_path_factory):
             pytest.fail(f"{e}\n{log_path.read_text(errors='replace')[-3000:]}")
         yield {"url": f"http://127.0.0.1:{port}", "proc": proc}
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_process_group(proc, timeout=20)
 
 
 def _post(url: str, payload: dict) -> dict:

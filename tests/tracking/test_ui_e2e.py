@@ -14,8 +14,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from servers import free_port, stop_process_group
 
 CHROMIUM = Path("/usr/bin/chromium")
 EXPERIMENT = "e2e-ui"
@@ -58,12 +57,6 @@ def _require_chromium() -> None:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _cli() -> list[str]:
     if MMRISK.is_file():
         return [str(MMRISK)]
@@ -77,23 +70,6 @@ def _env() -> dict[str, str]:
     env.update(MLFLOW_WORKERS="1", MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
                MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
     return env
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop the process group of ``proc`` (mmrisk ui -> mlflow server -> uvicorn)."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            pass
-    try:  # children may outlive the leader; whatever is left of the group goes now
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=15)
 
 
 def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float) -> None:
@@ -133,7 +109,7 @@ def ui(tmp_path_factory):
     client = MlflowClient(tracking_uri=uri)
     client.search_experiments()
 
-    port = _free_port()
+    port = free_port()
     ui_log = root / "ui.log"
     with ui_log.open("wb") as fh:
         proc = subprocess.Popen([*_cli(), "ui", "--port", str(port), "--tracking-uri", uri],
@@ -153,7 +129,7 @@ def ui(tmp_path_factory):
                "children": {name: client.get_run(run_id)
                             for name, run_id in result.child_run_ids.items()}}
     finally:
-        _stop(proc)
+        stop_process_group(proc)
 
 
 def _save_screenshot(page, tmp_path: Path) -> Path:
