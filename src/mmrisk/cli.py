@@ -8,6 +8,8 @@ may hold patient data.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -38,8 +40,11 @@ cohort_app = typer.Typer(
 )
 app.add_typer(cohort_app, name="cohort")
 
-out = Console()
-err = Console(stderr=True)
+# Piped or logged output (make run, CI) is not a terminal: rich would cut tables to 80 columns,
+# hiding metric names; use a wide page unless COLUMNS says otherwise.
+_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 220
+out = Console(width=_WIDTH)
+err = Console(stderr=True, width=_WIDTH)
 
 
 class FileFormat(StrEnum):
