@@ -541,15 +541,18 @@ def _score_spark(loaded, data: Path, out_file: Path, reasons: bool, id_column: s
         _fail(f"{data}: the Spark engine scores a flat CSV/Parquet table; build the cohort of "
               "a registry extract first (`mmrisk cohort build EXTRACT --config … --out "
               "cohort.parquet`) or use --engine pandas")
-    keep = [id_column] if id_column else []
-    if not keep:
+    from mmrisk.scoring._input import identifier_column
+
+    cols: list[str] = []
+    if not id_column:  # only the header is read: the data stay with Spark
         import pandas as pd
         import pyarrow.parquet as pq
 
         cols = (pq.ParquetFile(data).schema_arrow.names if data.suffix.lower() in (".parquet",
                                                                                     ".pq")
                 else list(pd.read_csv(data, nrows=0).columns))
-        keep = ["patient_id"] if "patient_id" in cols else []
+    ident = identifier_column(cols, id_column)
+    keep = [ident] if ident else []
     try:
         n = score_file_spark(loaded.uri, data, out_file, master=master, keep=keep,
                              params={"reasons": reasons})

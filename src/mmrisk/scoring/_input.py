@@ -14,7 +14,7 @@ import pandas as pd
 from mmrisk.exceptions import ExtractError, MMRiskError
 from mmrisk.scoring._checks import check_columns
 
-__all__ = ["ScoringInput", "read_scoring_input", "ID_COLUMN"]
+__all__ = ["ScoringInput", "read_scoring_input", "identifier_column", "ID_COLUMN"]
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,11 @@ class ScoringInput:
                          dtype=text, low_memory=False, float_precision="round_trip") as reader:
             for chunk in reader:
                 yield chunk, None
+
+
+def identifier_column(columns: list[str], id_column: str | None = None) -> str | None:
+    """The identifier column of a flat table: ``id_column``, else ``patient_id`` if present."""
+    return id_column or (ID_COLUMN if ID_COLUMN in columns else None)
 
 
 def _count_lines(path: Path) -> int:
@@ -227,7 +232,7 @@ def read_scoring_input(path: str | Path, loaded: Any, *, id_column: str | None =
         raise MMRiskError(f"{path}: identifier column {id_column!r} is not in the table; it "
                           f"has {', '.join(columns)}")
     check_columns(columns, features, source=str(path))
-    ident = id_column or (ID_COLUMN if ID_COLUMN in columns else None)
+    ident = identifier_column(columns, id_column)
     if frame is not None and ident:
         frame[ident] = frame[ident].astype("string").astype(object)
     return ScoringInput(path, "table", fmt, columns, ident, n_rows, features, categorical,

@@ -286,7 +286,8 @@ def _child_run(name: str, spec, config: ExperimentConfig, model: Any, cohort: Co
                                 "model_name": name,
                                                             "model_kind": spec.kind}) as run:
         fitted = clone(model).fit(X, y)
-        cutpoints = learn_cutpoints(np.asarray(fitted.predict(X), float))
+        train_risk = np.asarray(fitted.predict(X), float)
+        cutpoints = learn_cutpoints(train_risk)
         mlflow.log_params(_model_params(spec, config, fitted))
         metrics = {k: v for k, v in cv.flat(name).items() if np.isfinite(v)}
         diffs = cv.differences[cv.differences["model"] == name]
@@ -305,7 +306,6 @@ def _child_run(name: str, spec, config: ExperimentConfig, model: Any, cohort: Co
                 mlflow.log_artifact(str(hp))
         _model_figures(name, spec.kind, cv, y, horizons, fitted, X, config.seed)
         _log_explanations(fitted, X, config, name)
-        train_risk = np.asarray(fitted.predict(X), float)
         profile = training_profile(X)
         profile["risk_score"] = {
             "quantiles": [float(q) for q in np.quantile(train_risk, np.linspace(0, 1, 11))],
