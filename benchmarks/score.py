@@ -1,4 +1,4 @@
-"""Chunked scoring (``mmrisk.scoring.score``) vs loading everything and calling the model once.
+"""Chunked scoring (``mmrisk.workflows.score``) vs loading everything and calling the model once.
 
 Usage::
 
@@ -59,7 +59,7 @@ import json, sys
 from pathlib import Path
 import numpy as np, pandas as pd, pyarrow as pa, pyarrow.parquet as pq
 from mmrisk.config import load_config
-from mmrisk.tracking import train
+from mmrisk.workflows import train
 from mmrisk.cohort import load_cohort
 args = json.loads(sys.argv[1])
 cfg = load_config(args["config"])
@@ -89,7 +89,8 @@ if args["mem_limit_bytes"]:
     resource.setrlimit(resource.RLIMIT_AS, (args["mem_limit_bytes"],) * 2)
 import mlflow
 import pandas as pd
-from mmrisk.scoring import score, score_frame
+from mmrisk.predict import predict_frame as score_frame
+from mmrisk.workflows import score
 from mmrisk.tracking import load_model
 mlflow.set_tracking_uri(args["tracking_uri"])
 loaded = load_model(args["model"])

@@ -87,7 +87,7 @@ out = {"import_s": time.perf_counter() - t_start}
 reset = False
 try:
     if args["stage"] == "train":
-        from mmrisk.tracking import train
+        from mmrisk.workflows import train
         out["rss_start_mb"] = rss_mb()
         reset = reset_peak()
         t = time.perf_counter()

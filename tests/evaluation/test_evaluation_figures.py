@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from mmrisk.evaluation import plot_auc_over_time, plot_brier_over_time, plot_calibration
+from mmrisk.report import plot_auc_over_time, plot_brier_over_time, plot_calibration
 
 TIMES = np.linspace(3.0, 70.0, 12)
 

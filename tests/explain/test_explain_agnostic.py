@@ -26,16 +26,16 @@ def test_auto_falls_back_for_a_nonadditive_model(squared_gbsa, small_data):
     events = []
     np.random.seed(123)
     state = np.random.get_state()
-    expl = explain(squared_gbsa, frame.head(3), background=frame.head(8), progress=events.append)
+    expl = explain(squared_gbsa, frame.head(3), background=frame.head(8),
+                   progress=lambda *call: events.append(call))
     after = np.random.get_state()
     assert after[0] == state[0] and np.array_equal(after[1], state[1]) and after[2] == state[2]
     again = explain(squared_gbsa, frame.head(3), background=frame.head(8))
     np.testing.assert_array_equal(again.values, expl.values)  # seeded: reproducible
     assert expl.method == "permutation"
     assert expl.local_accuracy_error().max() < 1e-9
-    assert events[0].done == 0 and events[0].total == 3
-    assert events[0].estimated_total_seconds is not None and events[0].estimated_total_seconds > 0
-    assert [e.done for e in events] == [0, 1, 2, 3]
+    assert events[0] == ("explain", 0, 3)  # mmrisk.progress protocol: (stage, done, total)
+    assert [done for _, done, _ in events] == [0, 1, 2, 3]
     assert expl.meta["estimated_seconds"] > 0
 
 

@@ -19,9 +19,9 @@ from mmrisk.explain import (
     parse_output,
     reasons_table,
     top_reasons,
-    write_explanation,
 )
 from mmrisk.models import predict_survival_at
+from mmrisk.report import write_explanation
 
 
 def _pipeline(model):

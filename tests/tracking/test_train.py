@@ -16,7 +16,7 @@ from mmrisk.cli import app
 from mmrisk.config import load_config
 from mmrisk.exceptions import ConfigError
 from mmrisk.registry import read_extract, simulate_registry
-from mmrisk.tracking import train
+from mmrisk.workflows import train
 
 CONFIG = """
 name: tiny

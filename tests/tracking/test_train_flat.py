@@ -15,7 +15,8 @@ from sksurv.metrics import concordance_index_censored
 from sksurv.util import Surv
 
 from mmrisk.config import load_config
-from mmrisk.tracking import load_model, train
+from mmrisk.tracking import load_model
+from mmrisk.workflows import train
 
 NUMERIC = ["age", "estrec", "pnodes", "progrec", "tsize"]
 

@@ -118,7 +118,7 @@ def ui(tmp_path_factory):
     try:
         # Imported only now: the UI's start (the slowest step) overlaps these imports too.
         from mmrisk.config import load_config
-        from mmrisk.tracking import train
+        from mmrisk.workflows import train
 
         result = train(load_config(cfg_path), tracking_uri=uri)
         base = f"http://127.0.0.1:{port}"

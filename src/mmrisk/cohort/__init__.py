@@ -14,8 +14,9 @@ from mmrisk.cohort._load import (
     load_cohort,
     read_flat_table,
 )
+from mmrisk.cohort._rules import input_rules
 from mmrisk.cohort._table1 import table1
 
 __all__ = ["CYTO_COLUMNS", "Cohort", "EXCLUSION_REASONS", "META_COLUMNS", "build_cohort",
-           "data_fingerprint", "ensure_synthetic", "flat_cohort", "load_cohort",
+           "data_fingerprint", "ensure_synthetic", "flat_cohort", "input_rules", "load_cohort",
            "read_flat_table", "table1"]

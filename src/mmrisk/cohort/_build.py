@@ -16,14 +16,12 @@ import pandas as pd
 from sksurv.util import Surv
 
 from mmrisk.config import CohortSpec
+from mmrisk.conventions import CYTO_COLUMNS, MONTH_DAYS
 from mmrisk.registry import RegistryExtract, validate_extract
-from mmrisk.registry._model import MONTH_DAYS
 
 __all__ = ["Cohort", "build_cohort", "EXCLUSION_REASONS", "META_COLUMNS", "CYTO_COLUMNS"]
 
 META_COLUMNS = ["patient_id", "site", "transplant_year", "lm_group", "time", "event"]
-CYTO_COLUMNS = {"del17p": "del17p", "t(4;14)": "t_4_14", "t(14;16)": "t_14_16",
-                "gain1q": "gain1q", "amp1q": "amp1q"}
 
 EXCLUSION_REASONS = {
     "duplicate_id": "duplicate patient_id (a later row of the same patient)",

@@ -10,12 +10,10 @@
 - :func:`bootstrap_metrics` -- percentile bootstrap intervals and paired differences;
 - :func:`cross_validate` -- fits each model on identical splits and returns a
   :class:`CVResult` (tidy metrics with scope ``cv``/``test``, differences, OOF predictions);
-- figures: :func:`plot_calibration`, :func:`plot_auc_over_time`, :func:`plot_brier_over_time`.
 """
 
-from mmrisk.evaluation._bootstrap import Predictions, ProgressCallback, bootstrap_metrics
+from mmrisk.evaluation._bootstrap import Predictions, bootstrap_metrics
 from mmrisk.evaluation._cv import CVResult, cross_validate, predict_survival_at_own_time
-from mmrisk.evaluation._figures import plot_auc_over_time, plot_brier_over_time, plot_calibration
 from mmrisk.evaluation._metrics import (
     brier_scores,
     calibration_curve,
@@ -33,7 +31,6 @@ from mmrisk.evaluation._splits import SCHEMES, Split, make_splits
 __all__ = [
     "CVResult",
     "Predictions",
-    "ProgressCallback",
     "SCHEMES",
     "Split",
     "bootstrap_metrics",
@@ -48,9 +45,6 @@ __all__ = [
     "integrated_brier_score",
     "make_splits",
     "metric_names",
-    "plot_auc_over_time",
-    "plot_brier_over_time",
-    "plot_calibration",
     "predict_survival_at_own_time",
     "time_dependent_auc",
 ]

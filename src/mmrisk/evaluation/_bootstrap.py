@@ -12,10 +12,10 @@ import pandas as pd
 from mmrisk.evaluation._checks import _check_horizons
 from mmrisk.evaluation._engine import _batch_all, _EvalData, _metric_names, _prepare, _validity
 from mmrisk.exceptions import MetricInputError
+from mmrisk.progress import Progress
 
-__all__ = ["Predictions", "bootstrap_metrics", "ProgressCallback"]
+__all__ = ["Predictions", "bootstrap_metrics"]
 
-ProgressCallback = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: called as work advances; stages ``"fit"``, ``"metrics"``."""
 
 _REPLICATES_PER_CHUNK = 128
@@ -165,7 +165,7 @@ def bootstrap_metrics(
     seed: int = 0,
     confidence_level: float = 0.95,
     scope: str | None = None,
-    progress: ProgressCallback | None = None,
+    progress: Progress | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Metrics of several models on one test set, with percentile bootstrap intervals.
 
@@ -223,7 +223,7 @@ def _n_chunks(n_bootstrap: int) -> int:
     return -(-n_bootstrap // _REPLICATES_PER_CHUNK)
 
 
-def _ticker(progress: ProgressCallback | None, stage: str, total: int):
+def _ticker(progress: Progress | None, stage: str, total: int):
     """A no-argument callable that reports one more unit of ``stage`` done."""
     if progress is None:
         return None

@@ -15,7 +15,6 @@ from sklearn.base import clone
 
 from mmrisk.evaluation._bootstrap import (
     Predictions,
-    ProgressCallback,
     _bootstrap_counts,
     _check_baseline,
     _check_bootstrap_args,
@@ -30,6 +29,7 @@ from mmrisk.evaluation._engine import _metric_names
 from mmrisk.evaluation._splits import Split
 from mmrisk.exceptions import MetricInputError
 from mmrisk.models import predict_survival_at
+from mmrisk.progress import Progress
 
 __all__ = ["CVResult", "cross_validate", "predict_survival_at_own_time"]
 
@@ -257,7 +257,7 @@ def cross_validate(
     n_bootstrap: int = 1000,
     seed: int = 0,
     confidence_level: float = 0.95,
-    progress: ProgressCallback | None = None,
+    progress: Progress | None = None,
 ) -> CVResult:
     """Fit every model on every split and evaluate the pooled out-of-fold predictions.
 

@@ -7,26 +7,24 @@
   exact linear SHAP for Cox-type models, shap's permutation or kernel explainer for anything
   else. Column values are summed back to clinical features through the pipeline's feature
   lineage (:func:`column_assignment`, :func:`aggregate_columns`).
-- :func:`write_explanation` -- per-patient table, global importance, reasons and figures in a
-  folder; :func:`top_reasons` -- ``"del17p=detected (+0.41)"`` for scoring output.
+- :func:`explanation_table`, :func:`global_importance`, :func:`reasons_table` and
+  :func:`top_reasons` -- ``"del17p=detected (+0.41)"`` for scoring output.
 """
 
 from mmrisk.explain._aggregate import aggregate_columns, column_assignment
-from mmrisk.explain._base import ExplainProgress, Explanation, OutputSpec, parse_output
+from mmrisk.explain._base import Explanation, OutputSpec, parse_output
 from mmrisk.explain._explain import explain
 from mmrisk.explain._outputs import output_function
-from mmrisk.explain._plots import plot_bar, plot_beeswarm, plot_dependence, plot_waterfall
 from mmrisk.explain._report import (
     explanation_table,
+    format_value,
     global_importance,
     reasons_table,
     top_reasons,
-    write_explanation,
 )
 from mmrisk.explain._trees import as_tree_input, shap_tree_model, tree_shap
 
 __all__ = [
-    "ExplainProgress",
     "Explanation",
     "OutputSpec",
     "aggregate_columns",
@@ -34,16 +32,12 @@ __all__ = [
     "column_assignment",
     "explain",
     "explanation_table",
+    "format_value",
     "global_importance",
     "output_function",
     "parse_output",
-    "plot_bar",
-    "plot_beeswarm",
-    "plot_dependence",
-    "plot_waterfall",
     "reasons_table",
     "shap_tree_model",
     "top_reasons",
     "tree_shap",
-    "write_explanation",
 ]

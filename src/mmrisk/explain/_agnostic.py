@@ -10,6 +10,7 @@ goes to the progress callback, which is then called after every row.
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 from collections.abc import Callable
@@ -19,7 +20,9 @@ import numpy as np
 import shap
 
 from mmrisk.exceptions import MMRiskError
-from mmrisk.explain._base import ExplainProgress, ProgressCallback
+from mmrisk.progress import Progress, report
+
+log = logging.getLogger(__name__)
 
 __all__ = ["agnostic_shap", "summarise_background"]
 
@@ -135,7 +138,7 @@ def agnostic_shap(
     max_evals: int | str = "auto",
     background_size: int = 100,
     random_state: int | None = 0,
-    progress: ProgressCallback | None = None,
+    progress: Progress | None = None,
 ) -> tuple[np.ndarray, float, dict[str, Any]]:
     """SHAP values of any prediction function, by permutation or kernel SHAP.
 
@@ -189,7 +192,7 @@ def _agnostic(
     max_evals: int | str,
     background_size: int,
     random_state: int | None,
-    progress: ProgressCallback | None,
+    progress: Progress | None,
 ) -> tuple[np.ndarray, float, dict[str, Any]]:
     start = time.perf_counter()
     bg, w, data = _summary(background, background_size, method, random_state)
@@ -201,13 +204,11 @@ def _agnostic(
     if n:
         per_row = _estimate_seconds(run, Z[:1], method, max_evals)
         estimate = time.perf_counter() - start + per_row * n
-    if progress is not None:
-        progress(ExplainProgress(0, n, time.perf_counter() - start, estimate, method))
+    log.info("%s SHAP of %d rows: about %.0f s", method, n, estimate)
+    report(progress, "explain", 0, n)
     for i in range(n):
         phi[i : i + 1], base = run(Z[i : i + 1], max_evals)
-        if progress is not None:
-            elapsed = time.perf_counter() - start
-            progress(ExplainProgress(i + 1, n, elapsed, elapsed / (i + 1) * n, method))
+        report(progress, "explain", i + 1, n)
     info = {
         "estimated_seconds": estimate,
         "seconds": time.perf_counter() - start,

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.pipeline import Pipeline
 
 from mmrisk.exceptions import MMRiskError
 
 __all__ = [
     "Explanation",
-    "ExplainProgress",
     "OutputSpec",
     "parse_output",
-    "split_model",
 ]
 
 _OUTPUT_RE = re.compile(r"^(surv|chf)_(\d+(?:\.\d+)?)m$")
@@ -84,42 +80,6 @@ def parse_output(output: str) -> OutputSpec:
     return OutputSpec(match.group(1), float(match.group(2)))
 
 
-@dataclass(frozen=True)
-class ExplainProgress:
-    """Progress of an explanation, passed to the ``progress`` callback of :func:`explain`.
-
-    The first call comes before any row is explained (``done == 0``) and carries the
-    estimated running time, measured on one batch of model evaluations and extrapolated.
-
-    Parameters
-    ----------
-    done : int
-        Rows explained so far.
-    total : int
-        Rows to explain.
-    elapsed_seconds : float
-        Wall time since the explanation started.
-    estimated_total_seconds : float or None
-        Expected wall time of the whole explanation (``None`` if not yet known).
-    method : str
-        ``'tree'``, ``'linear'``, ``'permutation'`` or ``'kernel'``.
-    """
-
-    done: int
-    total: int
-    elapsed_seconds: float
-    estimated_total_seconds: float | None
-    method: str
-
-    @property
-    def remaining_seconds(self) -> float | None:
-        """Estimated seconds left (``None`` if unknown)."""
-        if self.estimated_total_seconds is None:
-            return None
-        return max(self.estimated_total_seconds - self.elapsed_seconds, 0.0)
-
-
-ProgressCallback = Callable[[ExplainProgress], Any]
 
 
 @dataclass(frozen=True)
@@ -212,42 +172,3 @@ class Explanation:
         return imp.rename("mean_abs_shap")
 
 
-def _unwrap(est: Any) -> Any:
-    """Follow ``best_estimator_`` (GridSearchCV and friends) down to the fitted estimator."""
-    seen = 0
-    while hasattr(est, "best_estimator_") and seen < 10:
-        est = est.best_estimator_
-        seen += 1
-    return est
-
-
-def split_model(model: Any) -> tuple[Pipeline | None, Any]:
-    """Split a fitted model into its feature pipeline and its final survival estimator.
-
-    Parameters
-    ----------
-    model : fitted estimator, sklearn.pipeline.Pipeline or search object
-        A Pipeline whose last step (named ``'model'`` by convention) is the survival
-        estimator, an estimator alone, or a search object (``GridSearchCV``) with
-        ``best_estimator_`` wrapping either; a search object may also be the last step.
-
-    Returns
-    -------
-    features : sklearn.pipeline.Pipeline or None
-        The steps before the last one (``None`` if there are none).
-    estimator : estimator
-        The final, fitted survival estimator.
-    """
-    model = _unwrap(model)
-    if isinstance(model, Pipeline):
-        steps = model.steps
-        final = _unwrap(steps[-1][1])
-        if isinstance(final, Pipeline):
-            inner, final = split_model(final)
-            outer = model[:-1] if len(steps) > 1 else None
-            parts = [p for p in (outer, inner) if p is not None]
-            if len(parts) == 2:
-                return Pipeline([("outer", parts[0]), ("inner", parts[1])]), final
-            return (parts[0] if parts else None), final
-        return (model[:-1] if len(steps) > 1 else None), final
-    return None, model

@@ -12,17 +12,16 @@ from mmrisk.exceptions import MMRiskError
 from mmrisk.explain._aggregate import aggregate_columns, column_assignment, display_values
 from mmrisk.explain._agnostic import agnostic_shap
 from mmrisk.explain._base import (
-    ExplainProgress,
     Explanation,
     OutputSpec,
-    ProgressCallback,
     parse_output,
-    split_model,
 )
 from mmrisk.explain._linear import linear_coefficients, linear_shap
 from mmrisk.explain._outputs import output_function
 from mmrisk.explain._trees import TreeShap, tree_kind
 from mmrisk.features import lineage as feature_lineage
+from mmrisk.models import split_model
+from mmrisk.progress import Progress, report
 
 __all__ = ["explain"]
 
@@ -96,21 +95,18 @@ def _run_tree(
     Z: np.ndarray,
     bg: np.ndarray,
     feature_perturbation: str,
-    progress: ProgressCallback | None,
+    progress: Progress | None,
 ) -> tuple[np.ndarray, float, OutputSpec, dict[str, Any]]:
     explained = spec if tree_kind(estimator) == "forest" else OutputSpec("risk")
     start = time.perf_counter()
     engine = TreeShap(estimator, explained.name, feature_perturbation, bg)
     n = len(Z)
-    if progress is not None:
-        progress(ExplainProgress(0, n, time.perf_counter() - start, None, "tree"))
+    report(progress, "explain", 0, n)
     phi = np.zeros(Z.shape)
     for lo in range(0, n, _TREE_CHUNK):
         hi = min(lo + _TREE_CHUNK, n)
         phi[lo:hi] = engine(Z[lo:hi])
-        if progress is not None:
-            elapsed = time.perf_counter() - start
-            progress(ExplainProgress(hi, n, elapsed, elapsed / hi * n, "tree"))
+        report(progress, "explain", hi, n)
     return phi, engine.base_value, explained, {"seconds": time.perf_counter() - start}
 
 
@@ -128,12 +124,10 @@ def _run(
         return _run_tree(estimator, spec, Z, bg if fp == "interventional" else None, fp, progress)
     if method == "linear":
         start = time.perf_counter()
-        if progress is not None:
-            progress(ExplainProgress(0, len(Z), 0.0, None, "linear"))
+        report(progress, "explain", 0, len(Z))
         phi, base, _ = linear_shap(estimator, Z, bg)
         seconds = time.perf_counter() - start
-        if progress is not None:
-            progress(ExplainProgress(len(Z), len(Z), seconds, seconds, "linear"))
+        report(progress, "explain", len(Z), len(Z))
         return phi, base, OutputSpec("risk"), {"seconds": seconds}
     f = output_function(estimator, spec)
     phi, base, info = agnostic_shap(
@@ -161,7 +155,7 @@ def explain(
     max_background: int | None = None,
     max_evals: int | str = "auto",
     random_state: int | None = 0,
-    progress: ProgressCallback | None = None,
+    progress: Progress | None = None,
 ) -> Explanation:
     """SHAP values of a fitted model's output, per clinical feature and per model column.
 

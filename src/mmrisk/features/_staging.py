@@ -23,15 +23,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mmrisk.conventions import ALBUMIN_LOW, BETA2M_HIGH, BETA2M_LOW
 from mmrisk.features._base import ColumnDeriver, ColumnRef, numeric_column, resolve_unique
 from mmrisk.features._cytogenetics import Status, any_of, cyto_status, known_present
 
 __all__ = ["ISS", "RISS", "R2ISS"]
 
-#: ISS cut-offs (Greipp 2005): β2M in mg/L, albumin in g/L.
-BETA2M_LOW = 3.5
-BETA2M_HIGH = 5.5
-ALBUMIN_LOW = 35.0
 
 #: R2-ISS points (D'Agostino 2022).
 R2ISS_POINTS = {

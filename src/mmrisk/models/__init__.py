@@ -16,7 +16,7 @@ Every model follows the scikit-survival contract: ``fit(X, y)`` with ``y`` a str
 ``predict_survival_function(X, return_array=False)``.
 """
 
-from mmrisk.models._catalogue import MODEL_KINDS, MODEL_STEP, ModelKind, make_model
+from mmrisk.models._catalogue import MODEL_KINDS, MODEL_STEP, ModelKind, make_model, model_kind
 from mmrisk.models._cox import DEFAULT_RIDGE_ALPHA, CoxPH, collinear_columns, cox_information
 from mmrisk.models._coxnet import CoxnetCV
 from mmrisk.models._cv import EventStratifiedKFold, event_indicator
@@ -28,6 +28,7 @@ from mmrisk.models._summary import (
     final_estimator,
     hazard_ratios,
     model_size_bytes,
+    split_model,
 )
 
 __all__ = [
@@ -48,6 +49,8 @@ __all__ = [
     "final_estimator",
     "hazard_ratios",
     "make_model",
+    "model_kind",
     "model_size_bytes",
     "predict_survival_at",
+    "split_model",
 ]

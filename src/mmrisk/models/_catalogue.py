@@ -21,7 +21,7 @@ from mmrisk.models._cv import EventStratifiedKFold
 from mmrisk.models._forest import GridRandomSurvivalForest
 from mmrisk.models._search import SurvivalGridSearchCV
 
-__all__ = ["ModelKind", "MODEL_KINDS", "MODEL_STEP", "make_model"]
+__all__ = ["ModelKind", "MODEL_KINDS", "MODEL_STEP", "make_model", "model_kind"]
 
 #: Name of the final (survival model) step of every catalogue pipeline.
 MODEL_STEP = "model"
@@ -63,6 +63,28 @@ class ModelKind:
     managed: Mapping[str, str] = field(default_factory=dict)
     fixed_pipeline: bool = False
     cox_type: bool = False
+
+    def pipeline_for(self, requested: str | None, configured: str | None) -> str:
+        """The feature pipeline a model of this kind is built with.
+
+        Parameters
+        ----------
+        requested : str or None
+            The model's own ``pipeline`` in the config.
+        configured : str or None
+            The config's experiment-wide ``pipeline``.
+
+        Returns
+        -------
+        str
+            ``requested`` if given; the kind's own pipeline if the kind is defined by it
+            (``staging``); otherwise ``configured`` (or the kind's default).
+        """
+        if requested:
+            return requested
+        if self.fixed_pipeline or not configured:
+            return self.pipeline
+        return configured
 
 
 _KINDS = (
@@ -107,6 +129,27 @@ _KINDS = (
 
 #: The catalogue: kind name -> :class:`ModelKind` (read-only).
 MODEL_KINDS: Mapping[str, ModelKind] = MappingProxyType({k.name: k for k in _KINDS})
+
+
+def model_kind(kind: Any) -> ModelKind:
+    """The catalogue entry of ``kind``.
+
+    Parameters
+    ----------
+    kind : str
+        A key of :data:`MODEL_KINDS`.
+
+    Returns
+    -------
+    ModelKind
+        Its class, defaults, pipeline and facts (``cox_type``).
+
+    Raises
+    ------
+    mmrisk.exceptions.ConfigError
+        If ``kind`` is not in the catalogue (the message lists the kinds).
+    """
+    return _get_kind(kind)
 
 
 def _get_kind(kind: Any) -> ModelKind:

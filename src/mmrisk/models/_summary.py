@@ -14,7 +14,8 @@ from sklearn.utils.validation import check_is_fitted
 from mmrisk.models._cox import CoxPH
 from mmrisk.models._coxnet import CoxnetCV
 
-__all__ = ["HAZARD_RATIO_COLUMNS", "final_estimator", "hazard_ratios", "model_size_bytes"]
+__all__ = ["HAZARD_RATIO_COLUMNS", "final_estimator", "hazard_ratios", "model_size_bytes",
+           "split_model"]
 
 #: Columns of :func:`hazard_ratios` (and of the ``hazard_ratios.csv`` artifact).
 HAZARD_RATIO_COLUMNS = ("term", "hr", "hr_lo", "hr_hi", "p")
@@ -149,3 +150,44 @@ class _ByteCounter:
         size = memoryview(data).nbytes  # bytes or pickle.PickleBuffer
         self.n_bytes += size
         return size
+
+
+def _unwrap(est: Any) -> Any:
+    """Follow ``best_estimator_`` (GridSearchCV and friends) down to the fitted estimator."""
+    seen = 0
+    while hasattr(est, "best_estimator_") and seen < 10:
+        est = est.best_estimator_
+        seen += 1
+    return est
+
+
+def split_model(model: Any) -> tuple[Pipeline | None, Any]:
+    """Split a fitted model into its feature pipeline and its final survival estimator.
+
+    Parameters
+    ----------
+    model : fitted estimator, sklearn.pipeline.Pipeline or search object
+        A Pipeline whose last step (named ``'model'`` by convention) is the survival
+        estimator, an estimator alone, or a search object (``GridSearchCV``) with
+        ``best_estimator_`` wrapping either; a search object may also be the last step.
+
+    Returns
+    -------
+    features : sklearn.pipeline.Pipeline or None
+        The steps before the last one (``None`` if there are none).
+    estimator : estimator
+        The final, fitted survival estimator.
+    """
+    model = _unwrap(model)
+    if isinstance(model, Pipeline):
+        steps = model.steps
+        final = _unwrap(steps[-1][1])
+        if isinstance(final, Pipeline):
+            inner, final = split_model(final)
+            outer = model[:-1] if len(steps) > 1 else None
+            parts = [p for p in (outer, inner) if p is not None]
+            if len(parts) == 2:
+                return Pipeline([("outer", parts[0]), ("inner", parts[1])]), final
+            return (parts[0] if parts else None), final
+        return (model[:-1] if len(steps) > 1 else None), final
+    return None, model

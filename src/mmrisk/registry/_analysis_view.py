@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mmrisk.registry._model import MONTH_DAYS
+from mmrisk.conventions import MONTH_DAYS
 
 __all__ = ["analysis_view", "DATA_CUT"]
 

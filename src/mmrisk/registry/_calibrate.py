@@ -38,6 +38,7 @@ the same file.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -129,7 +130,7 @@ def _rounded(d: dict, digits: int = 3) -> dict:
     return {k: round(float(v), digits) for k, v in d.items()}
 
 
-def calibrate(n: int = 300_000, seed: int = 11, rounds: int = 1, log=print,
+def calibrate(n: int = 300_000, seed: int = 11, rounds: int = 1, log=None,
               view_iterations: int = 4, view_tol: float = 0.1) -> dict:
     """Solve the three calibrated parameters; return them with the medians they reproduce.
 
@@ -145,7 +146,15 @@ def calibrate(n: int = 300_000, seed: int = 11, rounds: int = 1, log=print,
         At most this many target corrections; 0 calibrates on the latent endpoints only.
     view_tol : float
         Stop when every analysis-view median is within this many months of its target.
+    log : callable, optional
+        Receives one line per solver step; default: this module's logger at INFO.
+
+    Returns
+    -------
+    dict
+        The calibrated parameters and the medians they reproduce.
     """
+    log = log or logging.getLogger(__name__).info
     latent_targets = dict(TARGETS)
     p = ModelParams()
     history = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mmrisk.registry._model import MONTH_DAYS
+from mmrisk.conventions import MONTH_DAYS
 from mmrisk.registry._spec import TABLES
 
 TIER_FACTOR = {"A": 0.7, "B": 1.0, "C": 1.6}

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mmrisk.conventions import MONTH_DAYS
+
 __all__ = ["ModelParams", "load_params", "simulate_latent", "MONTH_DAYS"]
 
-MONTH_DAYS = 30.4375
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 MPY = 12.0
 START_YEAR, LAST_T0, CUT = 2007.0, 2016.0 + 1 / 12, 2018.0 + 1 / 12  # data cut 2018-01-31

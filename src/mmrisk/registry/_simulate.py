@@ -20,6 +20,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from mmrisk.exceptions import MMRiskError
+from mmrisk.progress import Progress, report
 from mmrisk.registry import _tables as T
 from mmrisk.registry._analysis_view import analysis_view
 from mmrisk.registry._defects import TIER_FACTOR, inject_defects
@@ -139,7 +140,7 @@ def simulate_registry(
     seed: int = 42,
     fmt: str = "parquet",
     clean: bool = False,
-    progress: bool = False,
+    progress: Progress | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> dict:
     """Write a synthetic registry extract into ``out_dir``; return its manifest.
@@ -155,8 +156,8 @@ def simulate_registry(
     fmt : {"parquet", "csv"}, default="parquet"
     clean : bool, default=False
         Skip the missingness and data-quality defects of REGISTRY.md §6.
-    progress : bool, default=False
-        Show a rich progress bar over batches.
+    progress : callable, optional
+        ``progress("simulate", batches_done, batches)`` (:mod:`mmrisk.progress`).
     batch_size : int, default=20000
         Patients per batch; part of the random stream, so changing it changes the data.
 
@@ -180,8 +181,9 @@ def simulate_registry(
     writers = _open_writers(out, fmt)
     counts = {name: 0 for name in writers}
     batches = iter_batches(n, seed, params, clean, batch_size, centers)
-    for t, view, truth, defects in _progress(batches, progress, "Simulating registry",
-                                             -(-n // batch_size)):
+    n_batches = -(-n // batch_size)
+    report(progress, "simulate", 0, n_batches)
+    for i, (t, view, truth, defects) in enumerate(batches):
         t["analysis_view"], t["truth_patients"] = view, truth
         if defects is not None:
             t["truth_defects"] = defects
@@ -192,6 +194,7 @@ def simulate_registry(
                          _dtypes(name))
             w.write(df)
             counts[name] += len(df)
+        report(progress, "simulate", i + 1, n_batches)
     writers["centers"].write(_coerce(centers, _dtypes("centers")))
     counts["centers"] = len(centers)
     for w in writers.values():
@@ -263,15 +266,6 @@ def _open_writers(out: Path, fmt: str) -> dict[str, _Writer]:
         ["defect", "table", "patient_id", "column", "detectable", "severity"],
         {"detectable": "bool"})
     return writers
-
-
-def _progress(it, show: bool, label: str, total: int | None = None):
-    if not show:
-        yield from it
-        return
-    from rich.progress import track
-
-    yield from track(it, description=label, transient=True, total=total)
 
 
 def _sha256(path: Path) -> str:

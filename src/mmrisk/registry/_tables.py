@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mmrisk.registry._model import MONTH_DAYS, MPY, _choice
+from mmrisk.conventions import MONTH_DAYS
+from mmrisk.registry._model import MPY, _choice
 
 EPOCH = np.datetime64("2007-01-01", "D")
 CUT_DATE = np.datetime64("2018-01-31", "D")

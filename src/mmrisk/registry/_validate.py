@@ -26,12 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa
 
-try:  # pandera >= 0.24 puts the pandas API under ``pandera.pandas``
-    import pandera.pandas as pa
-except ImportError:  # pragma: no cover - older pandera
-    import pandera as pa
-
+from mmrisk.conventions import ALBUMIN_LOW, BETA2M_HIGH, BETA2M_LOW
 from mmrisk.exceptions import ExtractError
 from mmrisk.registry._spec import (
     DATE_ORDER_RULES,
@@ -588,7 +585,8 @@ def _row_order_findings(rule: tuple[str, str, str],
 
 def _iss(beta2m: pd.Series, albumin: pd.Series) -> pd.Series:
     """ISS from β2M (mg/L) and albumin (g/L): I, II or III (missing when either is missing)."""
-    stage = np.select([beta2m >= 5.5, (beta2m < 3.5) & (albumin >= 35)], ["III", "I"], "II")
+    stage = np.select([beta2m >= BETA2M_HIGH, (beta2m < BETA2M_LOW) & (albumin >= ALBUMIN_LOW)],
+                      ["III", "I"], "II")
     return pd.Series(stage, index=beta2m.index).where(beta2m.notna() & albumin.notna())
 
 

@@ -1,5 +1,33 @@
-"""Figures shared by the CLI and the tracked runs."""
+"""Every figure mmrisk draws, as matplotlib ``Figure`` objects (no pyplot state, no backend switch).
 
-from mmrisk.report._km import hr_forest_figure, km_figure, km_median
+- Cohorts: :func:`km_figure`, :func:`km_median`.
+- Models: :func:`hr_forest_figure`, :func:`permutation_figure`.
+- Evaluation: :func:`plot_calibration`, :func:`plot_auc_over_time`, :func:`plot_brier_over_time`.
+- Explanations: :func:`plot_bar`, :func:`plot_beeswarm`, :func:`plot_waterfall`,
+  :func:`plot_dependence`, and :func:`write_explanation` (tables and figures in a folder).
+"""
 
-__all__ = ["hr_forest_figure", "km_figure", "km_median"]
+from mmrisk.report._evaluation import plot_auc_over_time, plot_brier_over_time, plot_calibration
+from mmrisk.report._explain import (
+    plot_bar,
+    plot_beeswarm,
+    plot_dependence,
+    plot_waterfall,
+    write_explanation,
+)
+from mmrisk.report._km import hr_forest_figure, km_figure, km_median, permutation_figure
+
+__all__ = [
+    "hr_forest_figure",
+    "km_figure",
+    "km_median",
+    "permutation_figure",
+    "plot_auc_over_time",
+    "plot_bar",
+    "plot_beeswarm",
+    "plot_brier_over_time",
+    "plot_calibration",
+    "plot_dependence",
+    "plot_waterfall",
+    "write_explanation",
+]

@@ -1,21 +1,34 @@
-"""Kaplan–Meier curves by group with a numbers-at-risk table (matplotlib)."""
+"""Kaplan–Meier curves, hazard-ratio forest plots and importance bars (matplotlib objects).
+
+Figures are built as :class:`matplotlib.figure.Figure` objects, never through pyplot: no
+backend is switched on import and no global figure is left open.
+"""
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sksurv.nonparametric import kaplan_meier_estimator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from sksurv.nonparametric import kaplan_meier_estimator  # noqa: E402
-
-__all__ = ["hr_forest_figure", "km_figure", "km_median"]
+__all__ = ["hr_forest_figure", "km_figure", "km_median", "permutation_figure"]
 
 
 def km_median(time: np.ndarray, event: np.ndarray) -> float:
-    """Kaplan–Meier median survival time; ``inf`` when the curve stays above 0.5."""
+    """Kaplan–Meier median survival time.
+
+    Parameters
+    ----------
+    time : array-like of shape (n_samples,)
+        Follow-up time.
+    event : array-like of shape (n_samples,)
+        Event indicator.
+
+    Returns
+    -------
+    float
+        The median; ``inf`` when the curve stays above 0.5.
+    """
     t, s = kaplan_meier_estimator(np.asarray(event, bool), np.asarray(time, float))
     hit = np.flatnonzero(s <= 0.5)
     return float(t[hit[0]]) if hit.size else float("inf")
@@ -44,7 +57,8 @@ def km_figure(time: np.ndarray, event: np.ndarray, group: np.ndarray, *, title: 
     time = np.asarray(time, float)
     event = np.asarray(event, bool)
     labels = np.array(["missing" if pd.isna(g) else str(g) for g in group])
-    fig, (ax, ax_risk) = plt.subplots(2, 1, figsize=(8, 6), height_ratios=[4, 1], sharex=True)
+    fig = Figure(figsize=(8, 6))
+    ax, ax_risk = fig.subplots(2, 1, height_ratios=[4, 1], sharex=True)
     ticks = np.arange(0, np.nanmax(time) + step, step)
     levels = sorted(set(labels))
     for i, g in enumerate(levels):
@@ -78,9 +92,22 @@ def km_figure(time: np.ndarray, event: np.ndarray, group: np.ndarray, *, title: 
 
 
 def hr_forest_figure(hr: pd.DataFrame, title: str = "") -> Figure:
-    """Forest plot of hazard ratios with 95% CIs (log scale), one row per term."""
+    """Forest plot of hazard ratios with 95% CIs (log scale), one row per term.
+
+    Parameters
+    ----------
+    hr : pandas.DataFrame
+        Columns ``term``, ``hr``, ``hr_lo``, ``hr_hi`` (:func:`mmrisk.models.hazard_ratios`).
+    title : str, default=""
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     hr = hr.dropna(subset=["hr"]).reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.28 * len(hr) + 1)))
+    fig = Figure(figsize=(7, max(2.5, 0.28 * len(hr) + 1)))
+    ax = fig.subplots()
     y = np.arange(len(hr))[::-1]
     lo = (hr["hr"] - hr["hr_lo"]).fillna(0).clip(lower=0)
     hi = (hr["hr_hi"] - hr["hr"]).fillna(0).clip(lower=0)
@@ -89,6 +116,39 @@ def hr_forest_figure(hr: pd.DataFrame, title: str = "") -> Figure:
     ax.set_xscale("log")
     ax.set_yticks(y, hr["term"], fontsize=7)
     ax.set_xlabel("Hazard ratio (95% CI), per unit as the feature enters the model")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def permutation_figure(names: np.ndarray, mean: np.ndarray, std: np.ndarray, *, title: str = "",
+                       xlabel: str = "Drop in Harrell's C when permuted", top: int = 15
+                       ) -> Figure:
+    """Horizontal bars of permutation importance (mean ± SD over repeats), largest on top.
+
+    Parameters
+    ----------
+    names : array-like of shape (n_features,)
+        Feature names.
+    mean, std : array-like of shape (n_features,)
+        Mean and standard deviation of the importance over repeats.
+    title : str, default=""
+        Figure title.
+    xlabel : str
+        Axis label.
+    top : int, default=15
+        Features shown.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    mean, std = np.asarray(mean, float), np.asarray(std, float)
+    order = np.argsort(mean)[-top:]
+    fig = Figure(figsize=(7, 5))
+    ax = fig.subplots()
+    ax.barh(np.asarray(names)[order], mean[order], xerr=std[order])
+    ax.set_xlabel(xlabel)
     ax.set_title(title)
     fig.tight_layout()
     return fig

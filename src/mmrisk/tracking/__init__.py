@@ -1,16 +1,34 @@
-"""MLflow: store setup, the train job's runs, the pyfunc model, registry aliases, leaderboard."""
+"""MLflow: the store, runs' leaderboard, the model registry and the pyfunc class.
 
-from mmrisk.tracking._compare import latest_leaderboard
-from mmrisk.tracking._pyfunc import LoadedModel, MMRiskPyfunc, load_model
-from mmrisk.tracking._store import DEFAULT_TRACKING_URI, resolve_tracking_uri, setup_experiment
-from mmrisk.tracking._train import (
-    TrainResult,
-    leaderboard,
-    synthetic_example,
-    train,
-    training_profile,
+Nothing here runs a workflow (train, score, ...: :mod:`mmrisk.workflows`); loading a model
+(:func:`load_model`, or ``mlflow.pyfunc.load_model``) imports only this package, the prediction
+core (:mod:`mmrisk.predict`) and what the pickled estimator needs.
+"""
+
+from mmrisk.tracking._compare import RUN_TYPE_TAG, latest_leaderboard, lower_is_better
+from mmrisk.tracking._models import log_model, register_model
+from mmrisk.tracking._pyfunc import LoadedModel, MMRiskPyfunc, load_model, upgrade_meta
+from mmrisk.tracking._store import (
+    DEFAULT_TRACKING_URI,
+    artifact_root,
+    resolve_tracking_uri,
+    setup_experiment,
+    using_store,
 )
 
-__all__ = ["DEFAULT_TRACKING_URI", "LoadedModel", "MMRiskPyfunc", "TrainResult",
-           "latest_leaderboard", "leaderboard", "load_model", "resolve_tracking_uri",
-           "setup_experiment", "synthetic_example", "train", "training_profile"]
+__all__ = [
+    "DEFAULT_TRACKING_URI",
+    "RUN_TYPE_TAG",
+    "LoadedModel",
+    "MMRiskPyfunc",
+    "artifact_root",
+    "latest_leaderboard",
+    "load_model",
+    "log_model",
+    "lower_is_better",
+    "register_model",
+    "resolve_tracking_uri",
+    "setup_experiment",
+    "upgrade_meta",
+    "using_store",
+]

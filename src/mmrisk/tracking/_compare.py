@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-import mlflow
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from mmrisk.exceptions import MMRiskError
 
-__all__ = ["latest_leaderboard", "lower_is_better"]
+__all__ = ["RUN_TYPE_TAG", "latest_leaderboard", "lower_is_better"]
+
+#: Tag that says what a parent run is (``train``; ``evaluation`` for ``mmrisk evaluate``).
+RUN_TYPE_TAG = "mmrisk.run_type"
 
 
 def lower_is_better(metric: str) -> bool:
-    """True for error metrics (Brier, IBS, ICI, E50, E90), False for C-index, AUC, p-values."""
+    """Whether smaller values of ``metric`` are better.
+
+    Parameters
+    ----------
+    metric : str
+        Metric name, e.g. ``cv_ibs``.
+
+    Returns
+    -------
+    bool
+        True for error metrics (Brier, IBS, ICI, E50, E90), False for C-index, AUC, p-values.
+    """
     return any(k in metric for k in ("brier", "ibs", "ici", "e50", "e90"))
 
 
@@ -20,14 +33,28 @@ def latest_leaderboard(uri: str, experiment: str, metric: str = "cv_cindex_uno"
                        ) -> tuple[pd.DataFrame, dict]:
     """Child-run metrics of the latest train run: one row per model, value/lo/hi per metric.
 
-    Returns the table sorted by ``metric`` (best first) and facts about the parent run.
+    Parameters
+    ----------
+    uri : str
+        Tracking URI.
+    experiment : str
+        Experiment name.
+    metric : str, default="cv_cindex_uno"
+        Sort key (best first).
+
+    Returns
+    -------
+    board : pandas.DataFrame
+        One row per model: ``model``, ``run_id``, each metric with ``_lo``/``_hi``.
+    facts : dict
+        The parent run: ``run_id``, ``run_name``, ``best_model``, ``registered_alias``,
+        ``data_fingerprint``.
     """
-    mlflow.set_tracking_uri(uri)
-    client = MlflowClient()
+    client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         raise MMRiskError(f"no experiment {experiment!r} in {uri}; run `mmrisk train` first")
-    parents = client.search_runs([exp.experiment_id], "tags.`mmrisk.run_type` = 'train'",
+    parents = client.search_runs([exp.experiment_id], f"tags.`{RUN_TYPE_TAG}` = 'train'",
                                  order_by=["attributes.start_time DESC"], max_results=1)
     if not parents:
         raise MMRiskError(f"experiment {experiment!r} has no train run yet")

@@ -13,15 +13,43 @@ from typing import Any
 
 import joblib
 import mlflow.pyfunc
+import numpy as np
 import pandas as pd
 
 from mmrisk.exceptions import MMRiskError
+from mmrisk.predict import check_rows, predict_rows
+from mmrisk.tracking._store import resolve_tracking_uri, using_store
 
-__all__ = ["MMRiskPyfunc", "LoadedModel", "load_model"]
+__all__ = ["MMRiskPyfunc", "LoadedModel", "load_model", "upgrade_meta"]
+
+
+def upgrade_meta(meta: dict) -> dict:
+    """Bring the metadata of a model logged by an older mmrisk up to date.
+
+    Models logged before the prediction core stored ``input_rules`` (the registry range or code
+    list of each feature); for them the rules are derived once, at load, from the registry
+    specification, so that they score exactly as before. Newer models never import the
+    registry.
+
+    Parameters
+    ----------
+    meta : dict
+        The model's ``meta.json``.
+
+    Returns
+    -------
+    dict
+        ``meta`` with ``input_rules``.
+    """
+    if "input_rules" not in meta:
+        from mmrisk.cohort import input_rules  # legacy models only
+
+        meta = {**meta, "input_rules": input_rules(meta["features"])}
+    return meta
 
 
 class MMRiskPyfunc(mlflow.pyfunc.PythonModel):
-    """``predict`` returns the scoring output table (:func:`mmrisk.scoring.score_frame`).
+    """``predict`` returns the scoring output table (:func:`mmrisk.predict.predict_frame`).
 
     Columns: ``status``, ``reason``, ``risk_score``, ``risk_group``, ``surv_<h>m`` for each
     horizon, ``reason_1..3``; one row per input row, in order. A row with an unparseable or
@@ -31,18 +59,35 @@ class MMRiskPyfunc(mlflow.pyfunc.PythonModel):
     """
 
     def load_context(self, context: Any) -> None:
-        """Load the fitted estimator and its metadata once."""
+        """Load the fitted estimator and its metadata once.
+
+        Parameters
+        ----------
+        context : mlflow.pyfunc.PythonModelContext
+            Holds the paths of the ``estimator`` and ``meta`` artifacts.
+        """
         self.model_ = joblib.load(context.artifacts["estimator"])
         with open(context.artifacts["meta"], encoding="utf-8") as f:
-            self.meta_ = json.load(f)
+            self.meta_ = upgrade_meta(json.load(f))
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None
                 ) -> pd.DataFrame:
-        """Score ``model_input`` (a DataFrame with the training feature columns)."""
-        import numpy as np
+        """Score ``model_input`` (a DataFrame with the training feature columns).
 
-        from mmrisk.scoring import check_rows, score_checked
+        Parameters
+        ----------
+        context : mlflow.pyfunc.PythonModelContext
+            Unused (the state was loaded by :meth:`load_context`).
+        model_input : pandas.DataFrame
+            Input rows.
+        params : dict, optional
+            ``{"reasons": bool}`` (default False): compute ``reason_1..3``.
 
+        Returns
+        -------
+        pandas.DataFrame
+            The scoring output, one row per input row, in order.
+        """
         reasons = bool((params or {}).get("reasons", False))
         frame = pd.DataFrame(model_input)
         # A request without some model columns (REST, Spark) gets a row-level error naming them
@@ -54,7 +99,7 @@ class MMRiskPyfunc(mlflow.pyfunc.PythonModel):
             preset = np.full(len(frame), f"missing input column(s): {', '.join(missing)}",
                              dtype=object)
         X, status, reason = check_rows(frame, self.meta_, preset)
-        out = score_checked(self.model_, self.meta_, X, status, reason, reasons=reasons)
+        out = predict_rows(self.model_, self.meta_, X, status, reason, reasons=reasons)
         return out.reset_index(drop=True)
 
 
@@ -93,17 +138,35 @@ class LoadedModel:
         return [int(h) for h in self.meta["horizons"]]
 
 
-def load_model(uri: str) -> LoadedModel:
+def load_model(uri: str, tracking_uri: str | None = None) -> LoadedModel:
     """Load an mmrisk model from any MLflow URI (``models:/name@champion``, ``runs:/…``).
 
-    Raises :class:`~mmrisk.exceptions.MMRiskError` with the URI when it cannot be resolved or
-    is not an mmrisk model.
+    Parameters
+    ----------
+    uri : str
+        The model URI.
+    tracking_uri : str, optional
+        The store that resolves ``models:/`` and ``runs:/`` URIs (also the model registry);
+        default: :func:`~mmrisk.tracking.resolve_tracking_uri`.
+
+    Returns
+    -------
+    LoadedModel
+        The estimator, its metadata and the pyfunc.
+
+    Raises
+    ------
+    mmrisk.exceptions.MMRiskError
+        With the URI and the store, when it cannot be resolved or is not an mmrisk model.
     """
+    store = resolve_tracking_uri(tracking_uri)
     try:
-        pyfunc = mlflow.pyfunc.load_model(uri)
+        with using_store(store):
+            pyfunc = mlflow.pyfunc.load_model(uri)
     except Exception as e:  # noqa: BLE001 - MLflow raises many types; one clear message
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise MMRiskError(f"model {uri!r} cannot be loaded: {first}") from None
+        raise MMRiskError(f"model {uri!r} cannot be loaded: {first} (tracking store {store})"
+                          ) from None
     inner = pyfunc.unwrap_python_model() if hasattr(pyfunc, "unwrap_python_model") else None
     if not isinstance(inner, MMRiskPyfunc):
         raise MMRiskError(f"model {uri!r} is not an mmrisk model (logged by `mmrisk train`)")

@@ -29,17 +29,14 @@ Counts are accumulated chunk by chunk (:class:`DriftAccumulator`), so memory sta
 
 from __future__ import annotations
 
-import json
-import os
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["DriftAccumulator", "DriftReport", "drift_report", "psi", "write_drift",
+__all__ = ["DriftAccumulator", "DriftReport", "drift_report", "psi",
            "PSI_MODERATE", "PSI_MAJOR", "MISSING_CHANGE"]
 
 #: PSI at or above which a feature has moderately drifted (reported, not flagged).
@@ -373,39 +370,3 @@ def drift_report(X: pd.DataFrame, risk: np.ndarray | None, meta: dict,
     acc = DriftAccumulator(meta)
     acc.update(X, risk, groups)
     return acc.report()
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def drift_paths(out_path: str | Path) -> tuple[Path, Path]:
-    """``<out stem>.drift.md`` and ``<out stem>.drift.json`` beside ``out_path``."""
-    out = Path(out_path)
-    return out.with_name(f"{out.stem}.drift.md"), out.with_name(f"{out.stem}.drift.json")
-
-
-def write_drift(report: DriftReport, out_path: str | Path) -> tuple[Path, Path]:
-    """Write the report as Markdown and JSON beside the scoring output (each atomically).
-
-    Parameters
-    ----------
-    report : DriftReport
-        The report.
-    out_path : str or path-like
-        The scoring output file; the reports are ``<stem>.drift.md`` and ``<stem>.drift.json``.
-
-    Returns
-    -------
-    tuple of pathlib.Path
-        The Markdown and JSON paths.
-    """
-    md, js = drift_paths(out_path)
-    _atomic_write(md, report.to_markdown())
-    _atomic_write(js, json.dumps(report.to_dict(), indent=2, allow_nan=False))
-    return md, js

@@ -1,4 +1,4 @@
-"""``mmrisk.scoring.score`` end to end on the tiny trained job: extract and flat-table input,
+"""``mmrisk.workflows.score`` end to end on the tiny trained job: extract and flat-table input,
 chunking, the output contract, identical scores to the pyfunc, missing columns, atomic writes,
 row accounting under random defects, and no identifier in the drift files or in MLflow."""
 
@@ -20,7 +20,9 @@ from mmrisk.cohort import build_cohort
 from mmrisk.config import CohortSpec
 from mmrisk.exceptions import MissingColumnsError, MMRiskError
 from mmrisk.registry import read_extract
-from mmrisk.scoring import _score, output_columns, score, score_frame
+from mmrisk.predict import output_columns
+from mmrisk.predict import predict_frame as score_frame
+from mmrisk.workflows import _score, score
 from mmrisk.tracking import load_model
 
 CONTRACT = ["status", "reason", "risk_score", "risk_group", "surv_12m", "surv_24m", "reason_1",

@@ -14,8 +14,11 @@ from scipy.stats import ks_2samp
 from mmrisk.cohort import build_cohort
 from mmrisk.config import CohortSpec
 from mmrisk.registry import read_extract
-from mmrisk.scoring import DriftAccumulator, drift_report, psi, score_frame, write_drift
-from mmrisk.tracking import load_model, training_profile
+from mmrisk.predict import DriftAccumulator, drift_report, psi
+from mmrisk.predict import predict_frame as score_frame
+from mmrisk.workflows import write_drift
+from mmrisk.predict import training_profile
+from mmrisk.tracking import load_model
 
 
 def _meta(train: pd.DataFrame, risk: np.ndarray | None = None) -> dict:

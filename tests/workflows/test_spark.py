@@ -41,7 +41,7 @@ def spark():
         if os.environ.get("CI"):
             pytest.fail(f"Spark tests cannot run on CI: {missing}")
         pytest.skip(f"Spark tests need Java 17+ and pyspark: {missing}")
-    from mmrisk.scoring._spark import get_spark
+    from mmrisk.workflows._spark import get_spark
 
     session = get_spark("local[2]")
     yield session
@@ -77,7 +77,7 @@ def assert_same_predictions(got: pd.DataFrame, ref: pd.DataFrame, cutpoints=None
 
 @pytest.mark.parametrize(("model", "partitions"), [("rsf", 2), ("coxnet", None)])
 def test_spark_engine_equals_pyfunc(trained_job, spark, model, partitions):
-    from mmrisk.scoring._spark import score_spark
+    from mmrisk.workflows._spark import score_spark
 
     uri = trained_job["runs"][model]
     loaded, X = _features(trained_job, uri)
@@ -89,7 +89,7 @@ def test_spark_engine_equals_pyfunc(trained_job, spark, model, partitions):
 
 
 def test_score_file_spark_keeps_order_and_ids(trained_job, spark, tmp_path):
-    from mmrisk.scoring._spark import score_file_spark
+    from mmrisk.workflows._spark import score_file_spark
 
     uri = trained_job["registered"]
     loaded, X = _features(trained_job, uri)
@@ -117,7 +117,7 @@ def test_score_file_spark_keeps_order_and_ids(trained_job, spark, tmp_path):
 
 def test_row_numbers_follow_file_order_across_files(spark, tmp_path):
     """Files in name order, rows in file order, even when Spark reads the big file first."""
-    from mmrisk.scoring._spark import with_row_number
+    from mmrisk.workflows._spark import with_row_number
 
     folder = tmp_path / "in"
     folder.mkdir()
@@ -139,7 +139,7 @@ def test_row_numbers_follow_file_order_across_files(spark, tmp_path):
 
 
 def test_missing_pyspark_says_how_to_install(monkeypatch):
-    from mmrisk.scoring import _spark
+    from mmrisk.workflows import _spark
 
     monkeypatch.setitem(sys.modules, "pyspark", None)
     with pytest.raises(MMRiskError, match=r"pip install 'mmrisk\[spark\]'"):

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mmrisk.exceptions import MissingColumnsError
-from mmrisk.scoring import check_rows
+from mmrisk.predict import check_rows
 
 META = {
     "features": ["age", "sex", "ecog", "del17p", "months_dx_to_asct", "tandem_asct", "score_x"],

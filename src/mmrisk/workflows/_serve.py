@@ -38,7 +38,8 @@ from collections.abc import Mapping
 
 from mmrisk.exceptions import MMRiskError
 
-__all__ = ["LOOPBACK", "serve", "serve_command", "serve_env", "wait_until_ready"]
+__all__ = ["LOOPBACK", "run_server", "serve", "serve_command", "serve_env", "ui", "ui_command",
+           "wait_until_ready"]
 
 #: The only interface the server binds to.
 LOOPBACK = "127.0.0.1"
@@ -173,7 +174,31 @@ def serve(model_uri: str, port: int, host: str = LOOPBACK, *, tracking_uri: str 
     """
     cmd = serve_command(model_uri, port, host, workers=workers, timeout=timeout)
     _check_server_packages()
-    proc = subprocess.Popen(cmd, env=serve_env(tracking_uri), start_new_session=True)
+    return run_server(cmd, serve_env(tracking_uri), grace=grace)
+
+
+def run_server(cmd: list[str], env: Mapping[str, str], *, grace: float = 10.0) -> int:
+    """Run a server command in the foreground, in its own process group, until it exits.
+
+    SIGINT, SIGTERM and SIGHUP received here are forwarded to the whole group (MLflow's CLI
+    process and its web-server children), which gets ``grace`` seconds to shut down before
+    SIGKILL: stopping mmrisk never leaves a server behind.
+
+    Parameters
+    ----------
+    cmd : list of str
+        The command line.
+    env : mapping
+        Its environment.
+    grace : float, default=10.0
+        Seconds between the forwarded signal and SIGKILL.
+
+    Returns
+    -------
+    int
+        The server's exit code (128 + signal number when it ended by a signal).
+    """
+    proc = subprocess.Popen(cmd, env=dict(env), start_new_session=True)
     received: list[int] = []
 
     def forward(signum, _frame):
@@ -195,3 +220,54 @@ def serve(model_uri: str, port: int, host: str = LOOPBACK, *, tracking_uri: str 
     if received and rc != 0:
         return 128 + received[0]
     return 128 - rc if rc < 0 else rc
+
+
+def ui_command(tracking_uri: str, port: int, host: str = LOOPBACK) -> list[str]:
+    """The ``mlflow server`` command line of the MLflow UI over a store.
+
+    Parameters
+    ----------
+    tracking_uri : str
+        The store (a local SQLite store serves its artifacts from the folder beside it).
+    port : int
+        TCP port.
+    host : str, default="127.0.0.1"
+        Must be the loopback address.
+
+    Returns
+    -------
+    list of str
+        The command, run with this interpreter.
+    """
+    from mmrisk.tracking import artifact_root
+
+    _check(host, port)
+    cmd = [sys.executable, "-m", "mlflow", "server", "--host", host, "--port", str(port),
+           "--backend-store-uri", tracking_uri]
+    root = artifact_root(tracking_uri)
+    if root:
+        cmd += ["--default-artifact-root", root]
+    return cmd
+
+
+def ui(tracking_uri: str, port: int = 5000, host: str = LOOPBACK, *, grace: float = 10.0) -> int:
+    """Run the MLflow UI over ``tracking_uri`` in the foreground (as :func:`serve`).
+
+    Parameters
+    ----------
+    tracking_uri : str
+        The store.
+    port : int, default=5000
+        TCP port on 127.0.0.1.
+    host : str, default="127.0.0.1"
+        Must be the loopback address.
+    grace : float, default=10.0
+        Seconds between a forwarded signal and SIGKILL.
+
+    Returns
+    -------
+    int
+        The server's exit code.
+    """
+    env = {**os.environ, "MLFLOW_WORKERS": os.environ.get("MLFLOW_WORKERS", "1")}
+    return run_server(ui_command(tracking_uri, port, host), env, grace=grace)

@@ -1,4 +1,8 @@
-"""The one prediction table every path returns: CLI scoring, the pyfunc model, the REST server."""
+"""The one prediction table every path returns: CLI scoring, the pyfunc model, Spark, REST.
+
+:func:`predict_frame` checks input rows and predicts them; :func:`predict_rows` predicts rows
+already checked. Both return :func:`output_columns`, one row per input row.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmrisk.models import predict_survival_at
-from mmrisk.scoring._checks import check_rows
+from mmrisk.models import predict_survival_at, split_model
+from mmrisk.predict._checks import check_rows
 
 __all__ = ["RISK_GROUPS", "N_REASONS", "learn_cutpoints", "output_columns", "predict_table",
-           "reference_rows", "risk_groups", "score_checked", "score_frame"]
+           "reference_rows", "risk_groups", "predict_rows", "predict_frame"]
 
 RISK_GROUPS = ("low", "intermediate", "high")
 #: SHAP reasons per scored row (``reason_1`` ... ``reason_3``).
@@ -138,15 +142,6 @@ def reference_rows(meta: dict, n: int = _N_REFERENCE) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _split(estimator: Any) -> tuple[Any, Any]:
-    """(feature steps, final model) of a fitted Pipeline; ``(None, estimator)`` otherwise."""
-    from sklearn.pipeline import Pipeline
-
-    if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
-        return estimator[:-1], estimator.steps[-1][1]
-    return None, estimator
-
-
 def _reasons(estimator: Any, X: pd.DataFrame, meta: dict) -> pd.DataFrame:
     """``reason_1..3`` of every row: the largest SHAP contributions to the risk score."""
     from mmrisk.explain import explain, reasons_table
@@ -155,7 +150,7 @@ def _reasons(estimator: Any, X: pd.DataFrame, meta: dict) -> pd.DataFrame:
     return reasons_table(expl, k=N_REASONS)
 
 
-def score_frame(estimator: Any, meta: dict, frame: pd.DataFrame, reasons: bool = True
+def predict_frame(estimator: Any, meta: dict, frame: pd.DataFrame, reasons: bool = True
                 ) -> pd.DataFrame:
     """Check, score and explain input rows: the scoring output, one row per row of ``frame``.
 
@@ -184,12 +179,12 @@ def score_frame(estimator: Any, meta: dict, frame: pd.DataFrame, reasons: bool =
         If model input columns are missing (all are listed); nothing is scored.
     """
     X, status, reason = check_rows(frame, meta)
-    return score_checked(estimator, meta, X, status, reason, reasons=reasons)
+    return predict_rows(estimator, meta, X, status, reason, reasons=reasons)
 
 
-def score_checked(estimator: Any, meta: dict, X: pd.DataFrame, status: np.ndarray,
+def predict_rows(estimator: Any, meta: dict, X: pd.DataFrame, status: np.ndarray,
                   reason: np.ndarray, reasons: bool = True) -> pd.DataFrame:
-    """:func:`score_frame` after :func:`~mmrisk.scoring.check_rows`: score the non-error rows.
+    """:func:`predict_frame` after :func:`~mmrisk.predict.check_rows`: score the non-error rows.
 
     Parameters
     ----------
@@ -207,7 +202,7 @@ def score_checked(estimator: Any, meta: dict, X: pd.DataFrame, status: np.ndarra
     Returns
     -------
     pandas.DataFrame
-        As :func:`score_frame`, indexed like ``X``.
+        As :func:`predict_frame`, indexed like ``X``.
     """
     horizons = [int(h) for h in meta["horizons"]]
     n = len(X)
@@ -219,7 +214,7 @@ def score_checked(estimator: Any, meta: dict, X: pd.DataFrame, status: np.ndarra
     scored = status != "error"
     if scored.any():
         Xs = X[scored]
-        features, final = _split(estimator)
+        features, final = split_model(estimator)
         Z = Xs if features is None else features.transform(Xs)  # once for risk and survival
         parts = [predict_table(final, Z, horizons, meta["cutpoints"]).set_axis(Xs.index)]
         if reasons:

@@ -25,7 +25,7 @@ with ``spark-submit`` and let it choose the master, i.e. pass ``master=None`` (o
         score_job.py
 
     # score_job.py
-    from mmrisk.scoring._spark import score_file_spark
+    from mmrisk.workflows import score_file_spark
     score_file_spark("models:/mmrisk@champion", "hdfs:///registry/cohort.parquet",
                      "hdfs:///scores/2024-06", master=None)
 
@@ -206,10 +206,7 @@ def _feature_column(name: str, target: Any, current: Any):
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    try:  # the pyfunc's own list of text read as missing
-        from mmrisk.scoring._checks import _MISSING_TEXT
-    except ImportError:  # pragma: no cover - older mmrisk
-        _MISSING_TEXT = frozenset({""})
+    from mmrisk.conventions import MISSING_TEXT as _MISSING_TEXT  # what the pyfunc reads as missing
 
     col = F.col(f"`{name}`")
     if target is None or target == current:
@@ -609,3 +606,56 @@ def score_file_spark(model_uri: str, in_path: str | os.PathLike, out_path: str |
             if local_out and p.exists():
                 (shutil.rmtree if p.is_dir() else os.remove)(p)
     return n
+
+
+def score_table_spark(model_uri: str, data: str | os.PathLike, out_path: str | os.PathLike, *,
+                      reasons: bool = True, id_column: str | None = None,
+                      master: str | None = "local[2]", tracking_uri: str | None = None) -> int:
+    """``mmrisk score --engine spark``: a flat CSV/Parquet table in, a Parquet file out.
+
+    Parameters
+    ----------
+    model_uri : str
+        Any MLflow URI of an mmrisk model.
+    data : path
+        A flat ``.csv``/``.csv.gz``/``.parquet`` table with the model's input columns (a registry
+        extract is refused: build its cohort first).
+    out_path : path
+        The Parquet output.
+    reasons : bool, default=True
+        Compute ``reason_1..3``.
+    id_column : str, optional
+        Identifier column copied in front of the predictions (default ``patient_id`` when
+        present; only the header is read on the driver).
+    master : str or None, default="local[2]"
+        Spark master.
+    tracking_uri : str, optional
+        The store that resolves the model URI.
+
+    Returns
+    -------
+    int
+        Rows written.
+    """
+    from mmrisk.tracking import resolve_tracking_uri, using_store
+    from mmrisk.workflows._input import identifier_column
+
+    data = Path(data)
+    if data.is_dir() or data.suffix.lower() not in (".csv", ".parquet", ".pq", ".gz"):
+        raise MMRiskError(
+            f"{data}: the Spark engine scores a flat CSV/Parquet table; build the cohort of a "
+            "registry extract first (`mmrisk cohort build EXTRACT --config … --out "
+            "cohort.parquet`) or use --engine pandas")
+    if not data.exists():
+        raise MMRiskError(f"{data}: no such file")
+    cols: list[str] = []
+    if not id_column:  # only the header is read: the data stay with Spark
+        import pyarrow.parquet as pq
+
+        cols = (pq.ParquetFile(data).schema_arrow.names
+                if data.suffix.lower() in (".parquet", ".pq")
+                else list(pd.read_csv(data, nrows=0).columns))
+    ident = identifier_column(cols, id_column)
+    with using_store(resolve_tracking_uri(tracking_uri)):
+        return score_file_spark(model_uri, data, out_path, master=master,
+                                keep=[ident] if ident else [], params={"reasons": reasons})

@@ -16,9 +16,8 @@ import numpy as np
 import pandas as pd
 
 from mmrisk.exceptions import MMRiskError
-from mmrisk.scoring._checks import check_rows
-from mmrisk.scoring._input import read_scoring_input
-from mmrisk.scoring._predict import reference_rows
+from mmrisk.predict import check_rows, reference_rows
+from mmrisk.workflows._input import read_scoring_input
 
 __all__ = ["ExplainResult", "explain_input"]
 
@@ -108,7 +107,8 @@ def explain_input(loaded: Any, data_path: str | Path, out_dir: str | Path, *,
     values do not depend on who else is in the file. Path-dependent TreeSHAP uses the training
     cover stored in the trees.
     """
-    from mmrisk.explain import explain, write_explanation
+    from mmrisk.explain import explain
+    from mmrisk.report import write_explanation
 
     _check_output(output, loaded.meta)
     inp = read_scoring_input(data_path, loaded, id_column=id_column)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from mmrisk.exceptions import ExtractError, MMRiskError
-from mmrisk.scoring._checks import check_columns
+from mmrisk.predict import check_columns
 
 __all__ = ["ScoringInput", "read_scoring_input", "identifier_column", "ID_COLUMN"]
 
@@ -99,7 +99,20 @@ class ScoringInput:
 
 
 def identifier_column(columns: list[str], id_column: str | None = None) -> str | None:
-    """The identifier column of a flat table: ``id_column``, else ``patient_id`` if present."""
+    """The identifier column of a flat table.
+
+    Parameters
+    ----------
+    columns : list of str
+        The table's columns.
+    id_column : str, optional
+        The user's choice (``--id-column``).
+
+    Returns
+    -------
+    str or None
+        ``id_column``, else ``patient_id`` if present, else None.
+    """
     return id_column or (ID_COLUMN if ID_COLUMN in columns else None)
 
 

@@ -13,53 +13,66 @@ import json
 import logging
 import subprocess
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
-import matplotlib
+import mlflow
+import numpy as np
+import pandas as pd
+import yaml
+from mlflow.tracking import MlflowClient
+from sklearn.base import clone
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import mlflow  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
-from mlflow.models import infer_signature  # noqa: E402
-from mlflow.tracking import MlflowClient  # noqa: E402
-from sklearn.base import clone  # noqa: E402
-
-from mmrisk import __version__  # noqa: E402
-from mmrisk.cohort import Cohort, data_fingerprint, load_cohort, table1  # noqa: E402
-from mmrisk.config import ExperimentConfig, config_hash  # noqa: E402
-from mmrisk.evaluation import (  # noqa: E402
-    CVResult,
-    cross_validate,
-    make_splits,
+from mmrisk import __version__
+from mmrisk.cohort import Cohort, data_fingerprint, input_rules, load_cohort, table1
+from mmrisk.config import ExperimentConfig, config_hash
+from mmrisk.evaluation import CVResult, cross_validate, make_splits
+from mmrisk.models import hazard_ratios, make_model, model_kind, model_size_bytes
+from mmrisk.predict import learn_cutpoints, risk_groups, training_profile
+from mmrisk.progress import Progress
+from mmrisk.report import (
+    hr_forest_figure,
+    km_figure,
+    permutation_figure,
     plot_auc_over_time,
     plot_brier_over_time,
     plot_calibration,
+    write_explanation,
 )
-from mmrisk.models import hazard_ratios, make_model, model_size_bytes  # noqa: E402
-from mmrisk.report import hr_forest_figure, km_figure  # noqa: E402
-from mmrisk.scoring import learn_cutpoints, risk_groups, score_frame  # noqa: E402
-from mmrisk.tracking._compare import lower_is_better  # noqa: E402
-from mmrisk.tracking._pyfunc import MMRiskPyfunc  # noqa: E402
-from mmrisk.tracking._store import resolve_tracking_uri, setup_experiment  # noqa: E402
+from mmrisk.tracking import (
+    RUN_TYPE_TAG,
+    log_model,
+    lower_is_better,
+    register_model,
+    resolve_tracking_uri,
+    setup_experiment,
+)
 
-__all__ = ["TrainResult", "train", "leaderboard", "training_profile", "synthetic_example"]
+__all__ = ["TrainResult", "train", "leaderboard"]
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str, int, int], None]
-COX_KINDS = ("cox", "coxnet", "staging")
-RUN_TYPE_TAG = "mmrisk.run_type"
 
 
 @dataclass
 class TrainResult:
-    """What a train run produced (ids and tables; no patient data)."""
+    """What a train run produced (ids and tables; no patient data).
+
+    Attributes
+    ----------
+    parent_run_id : str
+        The train run.
+    child_run_ids : dict
+        Model name → child run id.
+    leaderboard : pandas.DataFrame
+        One row per model and metric (:func:`leaderboard`).
+    cv : CVResult
+        Out-of-fold predictions and metrics.
+    registered : dict
+        ``name``, ``version``, ``alias``, ``run_id`` of the registered model (empty if none).
+    experiment_id, tracking_uri, data_fingerprint : str
+        Where the runs went and which data they describe.
+    """
 
     parent_run_id: str
     child_run_ids: dict[str, str]
@@ -79,50 +92,20 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def synthetic_example(X: pd.DataFrame, n: int = 3, seed: int = 0) -> pd.DataFrame:
-    """Rows that look like the input but are nobody: each column sampled independently.
-
-    Numeric columns take training quantiles (10th–90th), other columns observed categories;
-    sampling columns independently breaks any link to a real patient.
-    """
-    rng = np.random.default_rng(seed)
-    out = {}
-    for col in X.columns:
-        s = X[col]
-        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-            v = s.dropna()
-            out[col] = (np.quantile(v, rng.uniform(0.1, 0.9, n)) if len(v)
-                        else np.full(n, np.nan))
-        else:
-            levels = sorted(s.dropna().astype(str).unique())
-            out[col] = rng.choice(levels, n) if levels else np.array([None] * n, dtype=object)
-    return pd.DataFrame(out)
-
-
-def training_profile(X: pd.DataFrame) -> dict:
-    """Per-feature summaries for drift checks: quantiles, category shares, missingness.
-
-    Summaries only, never rows.
-    """
-    prof: dict[str, Any] = {"n": int(len(X)), "features": {}}
-    for col in X.columns:
-        s = X[col]
-        entry: dict[str, Any] = {"missing": float(s.isna().mean())}
-        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-            v = s.dropna().astype(float)
-            entry["kind"] = "numeric"
-            entry["quantiles"] = ([float(q) for q in np.quantile(v, np.linspace(0, 1, 11))]
-                                  if len(v) else [])
-        else:
-            entry["kind"] = "categorical"
-            entry["shares"] = {str(k): float(v) for k, v in
-                               s.dropna().astype(str).value_counts(normalize=True).items()}
-        prof["features"][col] = entry
-    return prof
-
-
 def leaderboard(cv: CVResult) -> pd.DataFrame:
-    """One row per model and metric with the value, its 95% CI and the difference vs baseline."""
+    """One row per model and metric with the value, its 95% CI and the difference vs baseline.
+
+    Parameters
+    ----------
+    cv : CVResult
+        Result of :func:`mmrisk.evaluation.cross_validate`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``model``, ``metric``, value and interval columns, ``diff_vs_baseline``, ``diff_lo``,
+        ``diff_hi``.
+    """
     board = cv.metrics.copy()
     if len(cv.differences):
         diffs = cv.differences.rename(columns={"diff": "diff_vs_baseline", "lo": "diff_lo",
@@ -133,7 +116,6 @@ def leaderboard(cv: CVResult) -> pd.DataFrame:
 
 def _log_figure(fig, name: str) -> None:
     mlflow.log_figure(fig, f"figures/{name}.png")
-    plt.close(fig)
 
 
 def _model_figures(name: str, kind: str, cv: CVResult, y: np.ndarray, horizons: list[int],
@@ -155,7 +137,7 @@ def _model_figures(name: str, kind: str, cv: CVResult, y: np.ndarray, horizons: 
     groups = risk_groups(risk, learn_cutpoints(risk))
     _log_figure(km_figure(y_t["time"], y_t["event"], groups,
                           title=f"{name}: out-of-fold risk groups (tertiles)"), "km_risk_groups")
-    if kind in COX_KINDS:
+    if model_kind(kind).cox_type:
         _log_figure(hr_forest_figure(hazard_ratios(fitted), title=f"{name}: hazard ratios"),
                     "hr_forest")
     _log_figure(_permutation_figure(fitted, X, y, seed, name), "permutation_importance")
@@ -174,81 +156,14 @@ def _permutation_figure(fitted: Any, X: pd.DataFrame, y: np.ndarray, seed: int, 
         return cindex_harrell(y_, y_, est.predict(X_))
 
     res = permutation_importance(fitted, Xs, ys, scoring=score, n_repeats=2, random_state=seed)
-    order = np.argsort(res.importances_mean)[-15:]
-    fig, ax = plt.subplots(figsize=(7, 5))
-    ax.barh(np.array(X.columns)[order], res.importances_mean[order],
-            xerr=res.importances_std[order])
-    ax.set_xlabel("Drop in Harrell's C when permuted")
-    ax.set_title(f"{name}: permutation importance (training data, {len(idx)} patients)")
-    fig.tight_layout()
-    return fig
-
-
-def _log_pyfunc(fitted: Any, X: pd.DataFrame, horizons: list[int], cutpoints: list[float],
-                profile: dict, seed: int, info: dict[str, Any]) -> str:
-    """Log the pyfunc; ``meta.json`` holds what scoring needs (summaries, never rows).
-
-    The input signature names every feature column with type ``Any``, marked optional: MLflow
-    leaves values and presence to :func:`mmrisk.scoring.check_rows`, so one bad cell (``'abc'``
-    in a numeric column, an all-missing column) makes that row ``status=error`` instead of
-    failing the whole batch, and missing columns raise one error naming them (MLflow's own
-    error would quote the input rows). The output schema is inferred from the scoring output;
-    the ``reasons`` param (default False) turns the SHAP reasons on.
-    """
-    from mlflow.models import ModelSignature
-    from mlflow.types.schema import AnyType, ColSpec, Schema
-
-    example = synthetic_example(X, seed=seed)
-    meta = {"features": list(X.columns), "horizons": horizons, "cutpoints": cutpoints,
-            "profile": profile, **info, "mmrisk_version": __version__}
-    output = score_frame(fitted, meta, example, reasons=False)
-    inferred = infer_signature(example, output, params={"reasons": False})
-    inputs = Schema([ColSpec(AnyType(), str(c), required=False) for c in X.columns])
-    signature = ModelSignature(inputs=inputs, outputs=inferred.outputs, params=inferred.params)
-    with tempfile.TemporaryDirectory() as tmp:
-        est_path = Path(tmp) / "estimator.joblib"
-        meta_path = Path(tmp) / "meta.json"
-        joblib.dump(fitted, est_path)
-        meta_path.write_text(json.dumps(meta))
-        logged = mlflow.pyfunc.log_model(
-            name="model", python_model=MMRiskPyfunc(),
-            artifacts={"estimator": str(est_path), "meta": str(meta_path)},
-            signature=signature, input_example=example,
-            pip_requirements=[f"scikit-survival=={_version('scikit-survival')}",
-                              f"scikit-learn=={_version('scikit-learn')}",
-                              f"pandas=={_version('pandas')}", f"mlflow=={mlflow.__version__}"],
-        )
-    return logged.model_uri
-
-
-def _version(dist: str) -> str:
-    from importlib.metadata import version
-
-    return version(dist)
-
-
-def _register(client: MlflowClient, name: str, model_uri: str, run_id: str, metric: str,
-              value: float, fingerprint: str, higher_is_better: bool) -> dict[str, Any]:
-    mv = mlflow.register_model(model_uri, name)
-    client.set_model_version_tag(name, mv.version, "data_fingerprint", fingerprint)
-    client.set_model_version_tag(name, mv.version, metric, repr(float(value)))
-    try:
-        champ = client.get_model_version_by_alias(name, "champion")
-    except mlflow.exceptions.MlflowException:
-        champ = None
-    alias = "champion"
-    if champ is not None:
-        same_data = champ.tags.get("data_fingerprint") == fingerprint
-        champ_value = float(champ.tags.get(metric, "nan"))
-        better = value > champ_value if higher_is_better else value < champ_value
-        alias = "champion" if same_data and better else "challenger"
-    client.set_registered_model_alias(name, alias, mv.version)
-    return {"name": name, "version": int(mv.version), "alias": alias, "run_id": run_id}
+    return permutation_figure(
+        np.asarray(X.columns), res.importances_mean, res.importances_std,
+        title=f"{name}: permutation importance (training data, {len(idx)} patients)")
 
 
 def _model_params(spec, config: ExperimentConfig, fitted: Any) -> dict[str, Any]:
-    params = {"kind": spec.kind, "pipeline": spec.pipeline or (
-        "staging" if spec.kind == "staging" else config.pipeline)}
+    params = {"kind": spec.kind,
+              "pipeline": model_kind(spec.kind).pipeline_for(spec.pipeline, config.pipeline)}
     params.update({f"model.{k}": v for k, v in spec.params.items()})
     if spec.grid:
         params["grid"] = json.dumps(spec.grid)
@@ -300,7 +215,7 @@ def _child_run(name: str, spec, config: ExperimentConfig, model: Any, cohort: Co
             p = Path(tmp) / "predictions_oof.parquet"
             oof.to_parquet(p, index=False)
             mlflow.log_artifact(str(p))
-            if spec.kind in COX_KINDS:
+            if model_kind(spec.kind).cox_type:
                 hp = Path(tmp) / "hazard_ratios.csv"
                 hazard_ratios(fitted).to_csv(hp, index=False)
                 mlflow.log_artifact(str(hp))
@@ -311,10 +226,12 @@ def _child_run(name: str, spec, config: ExperimentConfig, model: Any, cohort: Co
             "quantiles": [float(q) for q in np.quantile(train_risk, np.linspace(0, 1, 11))],
             "group_shares": {g: float(v) for g, v in pd.Series(
                 risk_groups(train_risk, cutpoints)).value_counts(normalize=True).items()}}
-        info = {"model_name": name, "model_kind": spec.kind,
+        meta = {"features": list(X.columns), "horizons": horizons, "cutpoints": cutpoints,
+                "profile": profile, "input_rules": input_rules(list(X.columns)),
+                "model_name": name, "model_kind": spec.kind,
                 "max_follow_up_months": float(np.max(y["time"])),
-                "cohort": tags.get("cohort_spec")}
-        model_uri = _log_pyfunc(fitted, X, horizons, cutpoints, profile, config.seed, info)
+                "cohort": tags.get("cohort_spec"), "mmrisk_version": __version__}
+        model_uri = log_model(fitted, X, meta, seed=config.seed)
         value = cv.flat(name).get(config.tracking.select_metric, float("nan"))
         return run.info.run_id, model_uri, value
 
@@ -323,10 +240,8 @@ def _log_explanations(fitted: Any, X: pd.DataFrame, config: ExperimentConfig, na
     """Global SHAP explanations on a sample (figures + importance table)."""
     if config.explain.n_samples <= 0:
         return
-    try:
-        from mmrisk.explain import explain, write_explanation
-    except ImportError:  # explain is optional at this layer
-        return
+    from mmrisk.explain import explain
+
     rng = np.random.default_rng(config.seed)
     idx = rng.choice(len(X), size=min(len(X), config.explain.n_samples), replace=False)
     sample = X.iloc[np.sort(idx)].reset_index(drop=True)
@@ -364,10 +279,10 @@ def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
     cohort = load_cohort(config.data, config.cohort, extract_path)
     fingerprint = data_fingerprint(cohort)
     X, y = cohort.X, cohort.y
-    models = {name: make_model(spec.kind, pipeline=spec.pipeline or (
-        None if spec.kind == "staging" else config.pipeline), params=spec.params,
-        grid=spec.grid, inner_cv=config.validation.inner_cv, seed=config.seed)
-        for name, spec in config.models.items()}
+    models = {name: make_model(
+        spec.kind, pipeline=model_kind(spec.kind).pipeline_for(spec.pipeline, config.pipeline),
+        params=spec.params, grid=spec.grid, inner_cv=config.validation.inner_cv,
+        seed=config.seed) for name, spec in config.models.items()}
     meta = cohort.data.drop(columns=cohort.features + ["time", "event"])
     v = config.validation
     splits = make_splits(v.scheme, y, meta, n_splits=v.n_splits, n_repeats=v.n_repeats,
@@ -405,8 +320,9 @@ def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
         if finite:
             best = (max if higher else min)(finite, key=finite.get)
             mlflow.set_tag("best_model", best)
-            registered = _register(MlflowClient(), config.tracking.registered_model, uris[best],
-                                   children[best], metric, finite[best], fingerprint, higher)
+            registered = register_model(config.tracking.registered_model, uris[best],
+                                        children[best], metric, finite[best], fingerprint,
+                                        higher, client=MlflowClient())
             mlflow.set_tag("registered_version", registered["version"])
             mlflow.set_tag("registered_alias", registered["alias"])
     return TrainResult(parent.info.run_id, children, board, cv, registered, exp_id, uri,

@@ -5,42 +5,27 @@ silently imputed); a category unseen in training or a number outside the trainin
 a ``warning`` (scored). Missing values are legitimate: the feature pipelines impute them.
 
 "Impossible" means outside the registry's plausible range of the column a feature comes from
-(:data:`mmrisk.registry.TABLES`), widened to the training range (a model is never refused values
-it was trained on), or against a generic rule: negative durations, labs or doses, percentages
-outside 0–100, flags other than 0/1, codes outside the registry's code list.
+(``meta["input_rules"]``, taken from the registry specification at training), widened to the
+training range (a model is never refused values it was trained on), or against a generic
+rule: negative durations, labs or doses, percentages outside 0–100, flags other than 0/1, codes
+outside the registry's code list.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
+from mmrisk.conventions import DERIVED_CODES, FLAG_FEATURES, MISSING_TEXT
 from mmrisk.exceptions import MissingColumnsError
 
 __all__ = ["STATUSES", "check_columns", "check_rows", "feature_rules"]
 
 #: Row statuses of the scoring output.
 STATUSES = ("ok", "warning", "error")
-#: Text read as missing (pandas' CSV defaults, case-sensitive: ``'none'`` is a heavy-chain code).
-_MISSING_TEXT = frozenset({"", "NA", "N/A", "n/a", "NaN", "nan", "-nan", "NULL", "null", "None",
-                           "<NA>", "#N/A"})
-#: Cohort features whose registry column has another name (or a derived code list).
-_ALIASES = {
-    "age": ("patients", "age_at_diagnosis"),
-    "ecog": ("patients", "ecog_at_diagnosis"),
-    "lm_start_dose_mg": ("maintenance_episodes", "starting_dose_mg"),
-    "lm_schedule": ("maintenance_episodes", "schedule"),
-    "induction_regimen": ("treatment_lines", "regimen_code"),
-    "response_pre_asct": ("transplants", "response_pre_asct"),
-    "response_day100": ("response_assessments", "imwg_response"),
-    **{c: ("cytogenetics", "result") for c in ("del17p", "t_4_14", "t_14_16", "gain1q", "amp1q")},
-}
-_DERIVED_CODES = {"mrd_status": ("negative", "positive", "not_tested")}
-_FLAGS = frozenset({"second_induction", "tandem_asct", "lm_by_landmark"})
 _NONNEGATIVE_SUFFIXES = ("_g_L", "_g_dL", "_mmol_L", "_umol_L", "_mg_L", "_mg_dL", "_U_L",
                          "_mg", "_mg_m2", "_ml_min", "_1_73m2", "_kg")
 
@@ -53,23 +38,9 @@ class _NumericRule:
     flag: bool = False
 
 
-@lru_cache(maxsize=1)
-def _registry_columns() -> dict[str, object]:
-    from mmrisk.registry import TABLE_ORDER, TABLES
-
-    specs = TABLES if isinstance(TABLES, dict) else {t.name: t for t in TABLES}
-    by_name: dict[str, object] = {}
-    for table in TABLE_ORDER:
-        for col in specs[table].columns:
-            by_name.setdefault(col.name, col)
-    for feature, (table, column) in _ALIASES.items():
-        by_name[feature] = specs[table].column(column)
-    return by_name
-
-
 def _generic_rule(name: str) -> _NumericRule:
     low = name.lower()
-    if name in _FLAGS:
+    if name in FLAG_FEATURES:
         return _NumericRule(0, 1, integer=True, flag=True)
     if low.endswith("_pct") or low.endswith("_percent"):
         return _NumericRule(0, 100)
@@ -81,7 +52,8 @@ def _generic_rule(name: str) -> _NumericRule:
     return _NumericRule()
 
 
-def feature_rules(features: Sequence[str], profile: dict) -> dict[str, object]:
+def feature_rules(features: Sequence[str], profile: dict, registry: dict | None = None
+                  ) -> dict[str, object]:
     """The check of every feature: a numeric rule or the valid codes of a categorical feature.
 
     Parameters
@@ -90,6 +62,9 @@ def feature_rules(features: Sequence[str], profile: dict) -> dict[str, object]:
         The model's input columns.
     profile : dict
         The training profile (``meta["profile"]``) with each feature's kind and range.
+    registry : dict, optional
+        The registry column behind each feature (``meta["input_rules"]``, made at training by
+        :func:`mmrisk.cohort.input_rules`): ``dtype``, ``min``, ``max``, ``allowed``.
 
     Returns
     -------
@@ -97,21 +72,21 @@ def feature_rules(features: Sequence[str], profile: dict) -> dict[str, object]:
         ``{feature: _NumericRule}`` for numeric features, ``{feature: tuple of codes or None}``
         for categorical ones (``None``: any code is valid; unseen ones are warnings).
     """
-    registry = _registry_columns()
+    registry = registry or {}
     rules: dict[str, object] = {}
     for f in features:
         entry = profile["features"].get(f, {})
         col = registry.get(f)
         if entry.get("kind") == "categorical":
-            codes = _DERIVED_CODES.get(f) or (getattr(col, "allowed", None) if col else None)
+            codes = DERIVED_CODES.get(f) or (col.get("allowed") if col else None)
             seen = tuple(entry.get("shares", {}))
             rules[f] = None if codes is None else tuple(dict.fromkeys((*codes, *seen)))
             continue
         rule = _generic_rule(f)
-        if col is not None and getattr(col, "dtype", "") in ("float", "int"):
-            lo = col.min if col.min is not None else rule.lo
-            hi = col.max if col.max is not None else rule.hi
-            rule = _NumericRule(lo, hi, integer=col.dtype == "int", flag=rule.flag)
+        if col is not None and col.get("dtype") in ("float", "int"):
+            lo = col["min"] if col.get("min") is not None else rule.lo
+            hi = col["max"] if col.get("max") is not None else rule.hi
+            rule = _NumericRule(lo, hi, integer=col["dtype"] == "int", flag=rule.flag)
         q = entry.get("quantiles") or []
         if q:  # never refuse values the model was trained on
             rule = _NumericRule(min(rule.lo, q[0]), max(rule.hi, q[-1]),
@@ -182,7 +157,7 @@ def _factorize(s: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     else:
         codes, uniques = pd.factorize(s.to_numpy(dtype=object))
         text = [str(v).strip() for v in uniques]
-    missing = [t in _MISSING_TEXT for t in text]
+    missing = [t in MISSING_TEXT for t in text]
     return (codes, np.array([*text, ""], dtype=object), np.array([*missing, True], dtype=bool))
 
 
@@ -271,7 +246,7 @@ def check_rows(frame: pd.DataFrame, meta: dict, preset: np.ndarray | None = None
     frame : pandas.DataFrame
         Input rows; must hold every column of ``meta["features"]`` (others are ignored).
     meta : dict
-        The model's metadata (``features``, ``profile``), as in
+        The model's metadata (``features``, ``profile``, ``input_rules``), as in
         :attr:`mmrisk.tracking.LoadedModel.meta`.
     preset : ndarray of shape (n_rows,), optional
         Per row a reason that makes it an error whatever its values (a patient not eligible at
@@ -297,7 +272,7 @@ def check_rows(frame: pd.DataFrame, meta: dict, preset: np.ndarray | None = None
     features = list(meta["features"])
     check_columns(frame.columns, features)
     profile = meta.get("profile") or {"features": {}}
-    rules = feature_rules(features, profile)
+    rules = feature_rules(features, profile, meta.get("input_rules"))
     problems = _Problems(len(frame))
     cols: dict[str, np.ndarray] = {}
     for f in features:

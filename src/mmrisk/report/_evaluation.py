@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from mmrisk.evaluation._metrics import (
+from mmrisk.evaluation import (
     brier_scores,
     calibration_curve,
     calibration_metrics,

@@ -7,7 +7,7 @@ import pytest
 
 from mmrisk.config import load_config
 from mmrisk.registry import simulate_registry
-from mmrisk.tracking import train
+from mmrisk.workflows import train
 
 CONFIG = """
 name: scoring-tiny

@@ -14,7 +14,6 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,15 +22,20 @@ import numpy as np
 import pandas as pd
 
 from mmrisk.exceptions import MMRiskError
-from mmrisk.scoring._checks import STATUSES, check_rows
-from mmrisk.scoring._drift import DriftAccumulator, DriftReport, drift_paths
-from mmrisk.scoring._input import ScoringInput, read_scoring_input
-from mmrisk.scoring._predict import output_columns, score_checked
+from mmrisk.predict import (
+    STATUSES,
+    DriftAccumulator,
+    DriftReport,
+    check_rows,
+    output_columns,
+    predict_rows,
+)
+from mmrisk.progress import Progress, report
+from mmrisk.workflows._input import ScoringInput, read_scoring_input
 
 __all__ = ["ScoreResult", "score", "score_chunk"]
 
 log = logging.getLogger(__name__)
-Progress = Callable[[int, "int | None"], None]
 _OUT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 
 
@@ -88,12 +92,12 @@ def score_chunk(estimator: Any, meta: dict, frame: pd.DataFrame,
     Returns
     -------
     output : pandas.DataFrame
-        :func:`~mmrisk.scoring.score_frame`'s columns, indexed like ``frame``.
+        :func:`~mmrisk.predict.predict_frame`'s columns, indexed like ``frame``.
     X : pandas.DataFrame
         The checked feature columns (for drift).
     """
     X, status, reason = check_rows(frame, meta, preset)
-    return score_checked(estimator, meta, X, status, reason, reasons=reasons), X
+    return predict_rows(estimator, meta, X, status, reason, reasons=reasons), X
 
 
 class _Writer:
@@ -163,6 +167,47 @@ def _commit(pairs: list[tuple[Path, Path]]) -> None:
         os.replace(tmp, final)
 
 
+def drift_paths(out_path: str | Path) -> tuple[Path, Path]:
+    """Where the drift report of a scoring output goes.
+
+    Parameters
+    ----------
+    out_path : str or path-like
+        The scoring output file.
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        ``<out stem>.drift.md`` and ``<out stem>.drift.json`` beside ``out_path``.
+    """
+    out = Path(out_path)
+    return out.with_name(f"{out.stem}.drift.md"), out.with_name(f"{out.stem}.drift.json")
+
+
+def write_drift(report: DriftReport, out_path: str | Path) -> tuple[Path, Path]:
+    """Write a drift report as Markdown and JSON beside a scoring output (each atomically).
+
+    Parameters
+    ----------
+    report : DriftReport
+        The report.
+    out_path : str or path-like
+        The scoring output file; the reports are ``<stem>.drift.md`` and ``<stem>.drift.json``.
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        The Markdown and JSON paths.
+    """
+    pairs = _write_drift_tmp(report, Path(out_path))
+    try:
+        _commit(pairs)
+    finally:
+        for tmp, _ in pairs:
+            tmp.unlink(missing_ok=True)
+    return pairs[0][1], pairs[1][1]
+
+
 def _write_drift_tmp(report: DriftReport, out_path: Path) -> list[tuple[Path, Path]]:
     import json
 
@@ -182,8 +227,7 @@ def _run(inp: ScoringInput, loaded: Any, writer: _Writer, *, chunk_size: int, re
     acc = DriftAccumulator(meta)
     counts: Counter = Counter(dict.fromkeys(STATUSES, 0))
     done = 0
-    if progress is not None:
-        progress(0, inp.n_rows)
+    report(progress, "score", 0, inp.n_rows)
     for frame, preset in inp.chunks(chunk_size):
         out, X = score_chunk(estimator, meta, frame, preset, reasons=reasons)
         if inp.id_column:
@@ -194,14 +238,13 @@ def _run(inp: ScoringInput, loaded: Any, writer: _Writer, *, chunk_size: int, re
                    out["risk_group"].to_numpy()[scored])
         counts.update(out["status"].value_counts().to_dict())
         done += len(out)
-        if progress is not None:
-            progress(done, inp.n_rows)
+        report(progress, "score", done, inp.n_rows)
     return counts, done, acc
 
 
 def score(model: Any, data_path: str | Path, out_path: str | Path, *, chunk_size: int = 50_000,
           reasons: bool = True, id_column: str | None = None,
-          progress: Progress | None = None) -> ScoreResult:
+          progress: Progress | None = None, tracking_uri: str | None = None) -> ScoreResult:
     """Score a registry extract or a flat table with a trained model; write output and drift.
 
     Parameters
@@ -220,8 +263,11 @@ def score(model: Any, data_path: str | Path, out_path: str | Path, *, chunk_size
         Compute ``reason_1..3`` (SHAP).
     id_column : str, optional
         The identifier column of a flat table (default ``patient_id`` if present).
+    tracking_uri : str, optional
+        The store that resolves a model URI (default: the configured one).
     progress : callable, optional
-        ``progress(done_rows, total_rows)`` after each chunk (``total_rows`` may be None).
+        ``progress("score", done_rows, total_rows)`` after each chunk (``total_rows`` may be
+        None).
 
     Returns
     -------
@@ -240,7 +286,7 @@ def score(model: Any, data_path: str | Path, out_path: str | Path, *, chunk_size
     start = time.perf_counter()
     out_path = Path(out_path)
     fmt = _out_format(out_path)
-    loaded = load_model(model) if isinstance(model, str) else model
+    loaded = load_model(model, tracking_uri) if isinstance(model, str) else model
     inp = read_scoring_input(data_path, loaded, id_column=id_column)
     columns = output_columns(loaded.horizons)
     if inp.id_column in columns:

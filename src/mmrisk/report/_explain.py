@@ -6,7 +6,9 @@ shown and no global figure is left open; save it with ``fig.savefig(path)``.
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,41 +17,22 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from mmrisk.explain._base import Explanation
+from mmrisk.exceptions import MMRiskError
+from mmrisk.explain import (
+    Explanation,
+    explanation_table,
+    format_value,
+    global_importance,
+    reasons_table,
+)
 
-__all__ = ["plot_bar", "plot_beeswarm", "plot_waterfall", "plot_dependence", "format_value"]
+__all__ = ["plot_bar", "plot_beeswarm", "plot_dependence", "plot_waterfall", "write_explanation"]
 
 _POS = "#d62728"
 _NEG = "#1f77b4"
 _CMAP = "coolwarm"
 
 
-def format_value(value: Any) -> str:
-    """A feature value as shown in figures and reasons: ``'detected'``, ``'38.2'``, ``'missing'``.
-
-    Parameters
-    ----------
-    value : object
-        A clinical feature value.
-
-    Returns
-    -------
-    str
-        Numbers with up to 4 significant digits (whole numbers without decimals); missing
-        values as ``'missing'``.
-    """
-    if value is None or (isinstance(value, float | np.floating) and np.isnan(value)):
-        return "missing"
-    if value is pd.NA or value is pd.NaT:
-        return "missing"
-    if isinstance(value, bool | np.bool_):
-        return str(bool(value))
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        v = float(value)
-        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:.4g}"
-    return str(value)
 
 
 def _label(expl: Explanation) -> str:
@@ -256,3 +239,93 @@ def plot_dependence(expl: Explanation, feature: str) -> Figure:
     ax.set_ylabel(_label(expl))
     ax.set_title(f"Dependence: {feature}")
     return fig
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "feature"
+
+
+def _default_rows(explanation: Explanation) -> list[int]:
+    if len(explanation) == 0:
+        return []
+    pred = np.asarray(explanation.prediction)
+    return sorted({int(np.argmax(pred)), int(np.argmin(pred))})
+
+
+def _save(fig: object, path: Path) -> Path:
+    fig.savefig(path, dpi=120)  # type: ignore[attr-defined]
+    return path
+
+
+def write_explanation(
+    expl: Explanation,
+    out_dir: str | Path,
+    rows: Sequence[int] | None = None,
+    *,
+    n_dependence: int = 4,
+    max_display: int = 15,
+) -> list[Path]:
+    """Write an explanation's tables and figures into a folder.
+
+    Files: ``shap_values.parquet`` and ``shap_values.csv`` (:func:`explanation_table`),
+    ``column_shap_values.parquet`` (SHAP per model column), ``global_importance.csv``,
+    ``reasons.csv`` (top 3 reasons per patient), and under ``figures/``: ``beeswarm.png``,
+    ``bar.png``, ``waterfall_<id>.png`` per requested row (its identifier when the index is
+    named, else its position) and ``dependence_<feature>.png``
+    for the most important features.
+
+    Parameters
+    ----------
+    expl : Explanation
+        The explanation.
+    out_dir : str or path-like
+        Folder, created if needed.
+    rows : sequence of int, default=None
+        Positions (0-based) of the patients who get a waterfall figure. ``None``: the patients
+        with the highest and the lowest output.
+    n_dependence : int, default=4
+        Dependence plots, for this many of the most important features.
+    max_display : int, default=15
+        Features shown in the beeswarm and bar figures.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    out = Path(out_dir)
+    figures = out / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    table = explanation_table(expl)
+    index_name = table.index.name or "row"
+    table = table.rename_axis(index_name).reset_index()
+    table.to_parquet(out / "shap_values.parquet", index=False)
+    table.to_csv(out / "shap_values.csv", index=False)
+    columns = expl.column_values.rename_axis(index_name).reset_index()
+    columns.to_parquet(out / "column_shap_values.parquet", index=False)
+    global_importance(expl).to_csv(out / "global_importance.csv", index=False)
+    reasons_table(expl).rename_axis(index_name).reset_index().to_csv(
+        out / "reasons.csv", index=False
+    )
+    written += [
+        out / "shap_values.parquet",
+        out / "shap_values.csv",
+        out / "column_shap_values.parquet",
+        out / "global_importance.csv",
+        out / "reasons.csv",
+    ]
+    written.append(_save(plot_beeswarm(expl, max_display), figures / "beeswarm.png"))
+    written.append(_save(plot_bar(expl, max_display), figures / "bar.png"))
+    for row in _default_rows(expl) if rows is None else rows:
+        if not 0 <= int(row) < len(expl):
+            raise MMRiskError(f"rows must be positions in [0, {len(expl)}); got {row}.")
+        fig = plot_waterfall(expl, int(row))
+        # Named by the patient's identifier when the rows carry one (e.g. patient_id).
+        label = expl.values.index[int(row)] if expl.values.index.name else int(row)
+        written.append(_save(fig, figures / f"waterfall_{_safe(str(label))}.png"))
+    importance = expl.global_importance()
+    for feature in list(importance[importance > 0].index[:n_dependence]):  # unused: no plot
+        fig = plot_dependence(expl, feature)
+        written.append(_save(fig, figures / f"dependence_{_safe(feature)}.png"))
+    return written

@@ -1,0 +1,54 @@
+"""The ``mmrisk`` command line: one module per group; each command parses, calls one library
+function (mostly :mod:`mmrisk.workflows`) and renders its result.
+
+User mistakes (a missing file, a bad extract, a bad option) print one clear message on stderr and
+exit with status 1 (2 for usage errors); no tracebacks, and locals are never shown because they
+may hold patient data. Libraries' log lines go to a log file (``--verbose`` shows them).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mmrisk import __version__
+from mmrisk.cli import cohort, data, models, train
+from mmrisk.cli._common import out
+from mmrisk.cli._logging import configure
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="mmrisk",
+    help="Predict progression of multiple myeloma on lenalidomide maintenance after ASCT.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich",
+)
+app.add_typer(data.app, name="data")
+app.add_typer(cohort.app, name="cohort")
+app.command("train")(train.train)
+app.command("compare")(train.compare)
+app.command("ui")(models.ui)
+app.command("explain")(models.explain)
+app.command("score")(models.score)
+app.command("serve")(models.serve)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"mmrisk {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Show progress details and the libraries' log lines (MLflow, "
+        "Spark); by default they go to mlruns/mmrisk.log (MMRISK_LOG_FILE).")] = False,
+) -> None:
+    """mmrisk: who progresses early on lenalidomide maintenance after ASCT."""
+    configure(verbose)

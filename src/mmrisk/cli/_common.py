@@ -1,0 +1,76 @@
+"""What every command shares: consoles, the one error exit, tables and progress bars."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+# Piped or logged output (make run, CI) is not a terminal: rich would cut tables to 80 columns,
+# hiding metric names; use a wide page unless COLUMNS says otherwise.
+_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 220
+out = Console(width=_WIDTH)
+err = Console(stderr=True, width=_WIDTH)
+
+STORE_HELP = ("MLflow store (default sqlite:///mlruns/mlflow.db; MLFLOW_TRACKING_URI also "
+              "works).")
+MODEL_HELP = ("Model URI: models:/NAME@champion, models:/NAME/VERSION or runs:/RUN_ID/model "
+              "(see `mmrisk train` output).")
+DATA_HELP = ("A registry extract (folder or workbook: the cohort is built at the model's "
+             "landmark) or a flat table (.csv, .parquet, .xlsx) with the model's input columns.")
+
+#: Bar labels of the library's progress stages (:mod:`mmrisk.progress`).
+STAGE_LABELS = {"fit": "Fitting models on folds", "metrics": "Bootstrap intervals",
+                "log": "Logging runs to MLflow", "score": "Scoring rows",
+                "simulate": "Simulating registry", "explain": "Explaining rows"}
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one error line on stderr and exit with ``code`` (no traceback)."""
+    err.print(f"[bold red]Error:[/] {message}", highlight=False)
+    raise typer.Exit(code=code)
+
+
+def df_table(df: Any, title: str, max_rows: int = 60) -> Table:
+    """A rich table of a DataFrame's first ``max_rows`` rows, cells as text."""
+    table = Table(title=title, header_style="bold")
+    for col in df.columns:
+        table.add_column(str(col))
+    for row in df.head(max_rows).itertuples(index=False):
+        table.add_row(*["" if v is None else str(v) for v in row])
+    return table
+
+
+@contextmanager
+def progress_bars(transient: bool = False) -> Iterator[Any]:
+    """Rich progress bars driven by the library's ``progress(stage, done, total)`` calls.
+
+    Yields the callback; one bar per stage, labelled by :data:`STAGE_LABELS`.
+    """
+    tasks: dict[str, Any] = {}
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=err,
+                  transient=transient) as bars:
+
+        def tick(stage: str, done: int, total: int | None) -> None:
+            if stage not in tasks:
+                tasks[stage] = bars.add_task(STAGE_LABELS.get(stage, stage), total=total)
+            bars.update(tasks[stage], completed=done, total=total)
+
+        try:
+            yield tick
+        finally:
+            bars.stop()

@@ -1,0 +1,111 @@
+"""``mmrisk train`` and ``mmrisk compare``: the main job and its leaderboard."""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mmrisk.cli._common import STORE_HELP, df_table, fail, out, progress_bars
+from mmrisk.exceptions import MMRiskError
+
+
+def train(
+    config: Annotated[Path, typer.Option("--config", help="Experiment config (YAML), e.g. "
+                                         "configs/default.yaml.")] = Path("configs/default.yaml"),
+    tracking_uri: Annotated[str | None, typer.Option(
+        "--tracking-uri", help="MLflow store; wins over MLFLOW_TRACKING_URI and the config "
+        "(default sqlite:///mlruns/mlflow.db).")] = None,
+    experiment: Annotated[str | None, typer.Option(
+        "--experiment", help="MLflow experiment name (default: the config's).")] = None,
+) -> None:
+    """The main job: build the cohort, cross-validate every model on the same folds, log to MLflow.
+
+    Each model gets metrics with 95% bootstrap CIs and its difference from the staging baseline
+    (R-ISS), figures, and a pyfunc model; the best by [bold]tracking.select_metric[/] is
+    registered (alias [bold]champion[/] only if it beats the current champion on the same data).
+    """
+    from mmrisk.config import load_config
+    from mmrisk.workflows import train as run
+
+    try:
+        cfg = load_config(config)
+        with progress_bars() as tick:
+            result = run(cfg, tracking_uri=tracking_uri, experiment=experiment, progress=tick)
+    except MMRiskError as e:
+        fail(str(e))
+    reg = result.registered
+    out.print(f"Parent run [bold]{result.parent_run_id}[/] in {result.tracking_uri} "
+              f"(data fingerprint {result.data_fingerprint}).")
+    if reg:
+        out.print(f"Registered [bold]{reg['name']}[/] version {reg['version']} as "
+                  f"[bold]{reg['alias']}[/] (models:/{reg['name']}@{reg['alias']}).")
+    out.print("Next: [bold]mmrisk compare[/] for the leaderboard, [bold]mmrisk ui[/] to browse.")
+
+
+class BoardFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    markdown = "markdown"
+
+
+def markdown(df: Any) -> str:
+    """A GitHub Markdown table of ``df``'s cells as text (no optional dependency needed)."""
+    def cell(v: Any) -> str:
+        return str(v).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(cell(c) for c in df.columns) + " |",
+             "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |"
+              for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def fmt_ci(v: Any, lo: Any, hi: Any) -> str:
+    """``0.555 [0.526, 0.588]``; the value alone without an interval; ``—`` when missing."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
+        return f"{v:.3f}"
+    return f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+_SHOWN = ("cv_cindex_harrell", "cv_cindex_uno", "cv_auc_12m", "cv_auc_36m", "cv_ibs",
+          "cv_ici_36m", "cv_calib_slope_36m", "cv_dcal_pvalue", "test_cindex_uno", "test_ibs")
+
+
+def compare(
+    experiment: Annotated[str, typer.Option("--experiment", help="MLflow experiment.")] = "mmrisk",
+    metric: Annotated[str, typer.Option(
+        "--metric", help="Sort by this metric, e.g. cv_cindex_uno, cv_ibs, cv_auc_36m.")]
+    = "cv_cindex_uno",
+    fmt: Annotated[BoardFormat, typer.Option("--format", help="table, csv or markdown.")]
+    = BoardFormat.table,
+    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help=STORE_HELP)] = None,
+) -> None:
+    """Leaderboard of the latest [bold]mmrisk train[/]: each metric with its 95% CI, best marked."""
+    from mmrisk.tracking import latest_leaderboard, resolve_tracking_uri
+
+    try:
+        board, facts = latest_leaderboard(resolve_tracking_uri(tracking_uri), experiment, metric)
+    except MMRiskError as e:
+        fail(str(e))
+    shown = [c for c in _SHOWN if c in board.columns]
+    if metric not in shown:
+        shown.insert(0, metric)
+    table = board[["model"]].copy()
+    table["model"] = [f"{m} ★" if i == 0 else m for i, m in enumerate(board["model"])]
+    for c in shown:
+        table[c] = [fmt_ci(r[c], r.get(f"{c}_lo"), r.get(f"{c}_hi")) for _, r in board.iterrows()]
+    if fmt == BoardFormat.csv:
+        typer.echo(board.to_csv(index=False), nl=False)
+        return
+    if fmt == BoardFormat.markdown:
+        typer.echo(markdown(table))
+        return
+    out.print(df_table(table, f"Leaderboard of run {facts['run_name']} "
+                       f"(sorted by {metric}; ★ best; \\[lo, hi] = 95% bootstrap CI)"))
+    out.print(f"Best: {facts['best_model']} (registered as {facts['registered_alias']}).")

@@ -1,0 +1,128 @@
+"""Log a fitted model as an mmrisk pyfunc, and register it behind the champion gate."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import joblib
+import mlflow
+import pandas as pd
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from mmrisk.predict import predict_frame, synthetic_example
+from mmrisk.tracking._pyfunc import MMRiskPyfunc
+
+__all__ = ["log_model", "register_model"]
+
+#: What a served model needs; declared so MLflow does not infer the environment per model.
+_REQUIREMENTS = ("scikit-survival", "scikit-learn", "pandas", "xgboost")
+
+
+def _requirements() -> list[str]:
+    reqs = [f"mlflow=={mlflow.__version__}"]
+    for dist in _REQUIREMENTS:
+        try:
+            reqs.append(f"{dist}=={version(dist)}")
+        except Exception:  # noqa: BLE001 - an optional package that is not installed
+            continue
+    return reqs
+
+
+def log_model(fitted: Any, X: pd.DataFrame, meta: dict, *, seed: int = 0) -> str:
+    """Log ``fitted`` under the active run as the ``model`` artifact (an mmrisk pyfunc).
+
+    ``meta.json`` holds what scoring needs (summaries, never rows). The input signature names
+    every feature column with type ``Any``, marked optional: MLflow leaves values and presence
+    to :func:`mmrisk.predict.check_rows`, so one bad cell makes that row ``status=error``
+    instead of failing the whole batch. The output schema is inferred from the scoring output
+    of synthetic rows (:func:`mmrisk.predict.synthetic_example`, nobody's data); the
+    ``reasons`` param (default False) turns the SHAP reasons on.
+
+    Parameters
+    ----------
+    fitted : fitted estimator
+        Feature pipeline + survival model.
+    X : pandas.DataFrame
+        The training feature columns (only their summaries are stored).
+    meta : dict
+        ``features``, ``horizons``, ``cutpoints``, ``profile``, ``input_rules`` and facts
+        about the model (name, kind, cohort spec, mmrisk version).
+    seed : int, default=0
+        Seed of the synthetic input example.
+
+    Returns
+    -------
+    str
+        The logged model's URI (``models:/m-...``).
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
+    example = synthetic_example(X, seed=seed)
+    output = predict_frame(fitted, meta, example, reasons=False)
+    inferred = infer_signature(example, output, params={"reasons": False})
+    inputs = Schema([ColSpec(AnyType(), str(c), required=False) for c in X.columns])
+    signature = ModelSignature(inputs=inputs, outputs=inferred.outputs, params=inferred.params)
+    with tempfile.TemporaryDirectory() as tmp:
+        est_path = Path(tmp) / "estimator.joblib"
+        meta_path = Path(tmp) / "meta.json"
+        joblib.dump(fitted, est_path)
+        meta_path.write_text(json.dumps(meta))
+        logged = mlflow.pyfunc.log_model(
+            name="model", python_model=MMRiskPyfunc(),
+            artifacts={"estimator": str(est_path), "meta": str(meta_path)},
+            signature=signature, input_example=example, pip_requirements=_requirements(),
+        )
+    return logged.model_uri
+
+
+def register_model(name: str, model_uri: str, run_id: str, metric: str, value: float,
+                   fingerprint: str, higher_is_better: bool,
+                   client: MlflowClient | None = None) -> dict[str, Any]:
+    """Register a model version; it becomes ``champion`` only if it beats the current one.
+
+    Parameters
+    ----------
+    name : str
+        Registered model name.
+    model_uri : str
+        The logged model.
+    run_id : str
+        The run that logged it.
+    metric : str
+        The selection metric (stored as a version tag).
+    value : float
+        Its value for this model.
+    fingerprint : str
+        Data fingerprint: a champion is only challenged on the same data.
+    higher_is_better : bool
+        Direction of ``metric``.
+    client : MlflowClient, optional
+        Client of the active store.
+
+    Returns
+    -------
+    dict
+        ``name``, ``version``, ``alias`` (``champion`` or ``challenger``), ``run_id``.
+    """
+    client = client or MlflowClient()
+    mv = mlflow.register_model(model_uri, name)
+    client.set_model_version_tag(name, mv.version, "data_fingerprint", fingerprint)
+    client.set_model_version_tag(name, mv.version, metric, repr(float(value)))
+    try:
+        champ = client.get_model_version_by_alias(name, "champion")
+    except mlflow.exceptions.MlflowException:
+        champ = None
+    alias = "champion"
+    if champ is not None:
+        same_data = champ.tags.get("data_fingerprint") == fingerprint
+        champ_value = float(champ.tags.get(metric, "nan"))
+        better = value > champ_value if higher_is_better else value < champ_value
+        alias = "champion" if same_data and better else "challenger"
+    client.set_registered_model_alias(name, alias, mv.version)
+    return {"name": name, "version": int(mv.version), "alias": alias, "run_id": run_id}

@@ -1,0 +1,62 @@
+"""Workflows: what each ``mmrisk`` command does, as library functions the CLI calls once.
+
+- :func:`write_cohort` -- ``cohort build``: analysis table, flow, Table 1, KM figure.
+- :func:`train` -- ``train``: cohort → models → identical folds → metrics with CIs → MLflow.
+- :func:`score` -- ``score``: one output row per input row, written atomically, with drift;
+  :func:`score_table_spark` is the Spark engine (:func:`score_spark`, :func:`spark_score` for
+  frames already in memory or in Spark).
+- :func:`explain_input` -- ``explain``: SHAP tables and figures for an input file.
+- :func:`serve` / :func:`ui` -- MLflow's model server and UI on 127.0.0.1, in the foreground.
+"""
+
+from mmrisk.workflows._cohort import CohortFiles, write_cohort
+from mmrisk.workflows._explain import ExplainResult, explain_input
+from mmrisk.workflows._input import ScoringInput, identifier_column, read_scoring_input
+from mmrisk.workflows._score import ScoreResult, drift_paths, score, score_chunk, write_drift
+from mmrisk.workflows._serve import (
+    serve,
+    serve_command,
+    serve_env,
+    ui,
+    ui_command,
+    wait_until_ready,
+)
+from mmrisk.workflows._spark import (
+    get_spark,
+    score_file_spark,
+    score_spark,
+    score_table_spark,
+    spark_score,
+    with_row_number,
+)
+from mmrisk.workflows._train import TrainResult, leaderboard, train
+
+__all__ = [
+    "CohortFiles",
+    "ExplainResult",
+    "ScoreResult",
+    "ScoringInput",
+    "TrainResult",
+    "drift_paths",
+    "explain_input",
+    "get_spark",
+    "identifier_column",
+    "leaderboard",
+    "read_scoring_input",
+    "score",
+    "score_chunk",
+    "score_file_spark",
+    "score_spark",
+    "score_table_spark",
+    "serve",
+    "serve_command",
+    "serve_env",
+    "spark_score",
+    "train",
+    "ui",
+    "ui_command",
+    "wait_until_ready",
+    "with_row_number",
+    "write_drift",
+    "write_cohort",
+]
