@@ -13,12 +13,11 @@ from scipy.stats import ks_2samp
 
 from mmrisk.cohort import build_cohort
 from mmrisk.config import CohortSpec
-from mmrisk.registry import read_extract
-from mmrisk.predict import DriftAccumulator, drift_report, psi
+from mmrisk.predict import DriftAccumulator, drift_report, psi, training_profile
 from mmrisk.predict import predict_frame as score_frame
-from mmrisk.workflows import write_drift
-from mmrisk.predict import training_profile
+from mmrisk.registry import read_extract
 from mmrisk.tracking import load_model
+from mmrisk.workflows import write_drift
 
 
 def _meta(train: pd.DataFrame, risk: np.ndarray | None = None) -> dict:

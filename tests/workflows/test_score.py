@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 from mmrisk.cohort import build_cohort
 from mmrisk.config import CohortSpec
 from mmrisk.exceptions import MissingColumnsError, MMRiskError
-from mmrisk.registry import read_extract
 from mmrisk.predict import output_columns
 from mmrisk.predict import predict_frame as score_frame
-from mmrisk.workflows import _score, score
+from mmrisk.registry import read_extract
 from mmrisk.tracking import load_model
+from mmrisk.workflows import _score, score
 
 CONTRACT = ["status", "reason", "risk_score", "risk_group", "surv_12m", "surv_24m", "reason_1",
             "reason_2", "reason_3"]
@@ -82,7 +82,7 @@ def test_flat_table_scores_equal_the_pyfunc_called_directly(job, tmp_path, suffi
     out_path = tmp_path / f"scores{suffix}"
     seen = []
     res = score(job["loaded"]["coxnet"], src, out_path, chunk_size=64,
-                progress=lambda done, total: seen.append((done, total)))
+                progress=lambda stage, done, total: seen.append((done, total)))
     text = ["patient_id", "status", "reason", "risk_group", "reason_1", "reason_2", "reason_3"]
     out = (pd.read_csv(out_path, dtype=dict.fromkeys(text, str)) if suffix == ".csv"
            else pd.read_parquet(out_path))

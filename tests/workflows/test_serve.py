@@ -18,8 +18,8 @@ from mmrisk.cohort import build_cohort
 from mmrisk.config import CohortSpec
 from mmrisk.exceptions import MMRiskError
 from mmrisk.registry import read_extract
-from mmrisk.workflows._serve import serve_command, serve_env, wait_until_ready
 from mmrisk.tracking import load_model
+from mmrisk.workflows._serve import serve_command, serve_env, wait_until_ready
 
 pytestmark = pytest.mark.slow
 

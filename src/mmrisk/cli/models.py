@@ -13,10 +13,10 @@ from mmrisk.exceptions import MMRiskError
 
 
 def _load(model: str, tracking_uri: str | None) -> Any:
-    from mmrisk.tracking import load_model
+    from mmrisk.tracking import load_model, resolve_tracking_uri
 
     try:
-        return load_model(model, tracking_uri)
+        return load_model(model, resolve_tracking_uri(tracking_uri))
     except MMRiskError as e:
         fail(str(e))
 

@@ -390,6 +390,25 @@ def _category_label(value: Any) -> str:
     return str(value)
 
 
+def _labels(series: pd.Series, missing: Any) -> np.ndarray:
+    """``_category_label`` of every cell, computed once per distinct value where that is exact.
+
+    Distinct values come from :func:`pandas.factorize`, which merges values that compare equal
+    (``1`` and ``True``); that only happens in object columns of mixed types, which keep the
+    per-cell path.
+    """
+    na = series.isna().to_numpy()
+    kind = pd.api.types.infer_dtype(series, skipna=True)
+    if series.dtype != object or kind in ("string", "empty"):
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        table = np.array([_category_label(v) for v in uniques] + [missing], dtype=object)
+        labels = table[codes]
+    else:
+        labels = np.array([_category_label(v) for v in series.astype(object)], dtype=object)
+    labels[na] = missing
+    return labels
+
+
 def as_category_strings(X: Any, missing: Any = MISSING_CATEGORY) -> pd.DataFrame:
     """Turn every column into strings for one-hot encoding; missing values become ``missing``.
 
@@ -412,10 +431,7 @@ def as_category_strings(X: Any, missing: Any = MISSING_CATEGORY) -> pd.DataFrame
     out = {}
     for col in frame.columns:
         series = frame[col]
-        na = series.isna().to_numpy()
-        labels = np.array([_category_label(v) for v in series.astype(object)], dtype=object)
-        labels[na] = missing
-        out[col] = labels
+        out[col] = _labels(series, missing)
     return pd.DataFrame(out, index=frame.index, columns=frame.columns, dtype=object)
 
 

@@ -35,9 +35,45 @@ def predict_survival_at(estimator: Any, X: Any, times: Sequence[float]) -> np.nd
     if times.ndim != 1 or times.size == 0 or np.any(times < 0):
         raise ValueError(f"times must be a non-empty 1-d sequence of non-negative values; got "
                          f"{times!r}.")
+    fast = _survival_at_grid(estimator, X, times)
+    if fast is not None:
+        return fast
     functions = estimator.predict_survival_function(X)
     out = np.empty((len(functions), times.size))
     for i, fn in enumerate(functions):
         lo, hi = fn.domain
         out[i] = fn(np.clip(times, lo, hi))
+    return np.clip(out, 0.0, 1.0)
+
+
+def _first_row(X: Any) -> Any:
+    return X.iloc[:1] if hasattr(X, "iloc") else X[:1]
+
+
+def _survival_at_grid(estimator: Any, X: Any, times: np.ndarray) -> np.ndarray | None:
+    """The same values without one step function per row, or None where that is not exact.
+
+    scikit-survival estimators return every row's survival on one shared time grid with
+    ``return_array=True``; the step function of the first row gives the grid and the domain,
+    and its values at ``times`` must equal the array's to 1e-12 (else the per-row path is used).
+    """
+    if len(X) == 0:
+        return None
+    try:
+        arr = np.asarray(estimator.predict_survival_function(X, return_array=True), float)
+        template = estimator.predict_survival_function(_first_row(X))[0]
+        grid = np.asarray(template.x, float)
+        lo, hi = template.domain
+    except (TypeError, AttributeError, ValueError):
+        return None
+    if arr.ndim != 2 or arr.shape != (len(X), grid.size) or grid.size == 0:
+        return None
+    t = np.clip(np.clip(times, lo, hi), grid[0], None)
+    idx = np.searchsorted(grid, t, side="right") - 1
+    out = arr[:, idx]
+    # The array and the step function may round differently in the last bit (Cox models:
+    # exp(-H0 * exp(lp)) vs S0 ** exp(lp)); anything more means another grid.
+    if not np.allclose(out[0], np.atleast_1d(template(np.clip(times, lo, hi))), rtol=0,
+                       atol=1e-12):
+        return None
     return np.clip(out, 0.0, 1.0)

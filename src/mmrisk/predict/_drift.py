@@ -146,7 +146,7 @@ class _Numeric:
 class DriftReport:
     """Drift of a scored cohort against the model's training profile (summaries only).
 
-    Attributes
+    Parameters
     ----------
     n_rows : int
         Rows compared (rows with ``status`` ``ok`` or ``warning``).

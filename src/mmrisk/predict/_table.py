@@ -26,7 +26,18 @@ _N_REFERENCE = 100
 
 
 def learn_cutpoints(train_risk: np.ndarray) -> list[float]:
-    """Tertile cut-points of the training risk scores (low / intermediate / high)."""
+    """Tertile cut-points of the training risk scores (low / intermediate / high).
+
+    Parameters
+    ----------
+    train_risk : array-like of shape (n_samples,)
+        Risk scores of the training rows (non-finite ones are ignored).
+
+    Returns
+    -------
+    list of float
+        The 1/3 and 2/3 quantiles.
+    """
     risk = np.asarray(train_risk, float)
     risk = risk[np.isfinite(risk)]
     if risk.size < 3:
@@ -35,7 +46,20 @@ def learn_cutpoints(train_risk: np.ndarray) -> list[float]:
 
 
 def risk_groups(risk: np.ndarray, cutpoints: Sequence[float]) -> np.ndarray:
-    """Group labels from risk scores and the training cut-points (NaN risk → missing)."""
+    """Group labels from risk scores and the training cut-points.
+
+    Parameters
+    ----------
+    risk : array-like of shape (n_samples,)
+        Risk scores.
+    cutpoints : sequence of float
+        The training cut-points (:func:`learn_cutpoints`).
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+        ``'low'``, ``'intermediate'`` or ``'high'``; ``None`` where the risk is not finite.
+    """
     risk = np.asarray(risk, float)
     # Round both sides so that a score equal to a cut-point lands in the same group whatever
     # the batch size (BLAS may change the last bit of a linear predictor between batches).

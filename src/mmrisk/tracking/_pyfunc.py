@@ -8,6 +8,7 @@ Keep :class:`MMRiskPyfunc` at this import path: MLflow pickles a reference to it
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ import pandas as pd
 
 from mmrisk.exceptions import MMRiskError
 from mmrisk.predict import check_rows, predict_rows
-from mmrisk.tracking._store import resolve_tracking_uri, using_store
+from mmrisk.tracking._store import using_store
 
 __all__ = ["MMRiskPyfunc", "LoadedModel", "load_model", "upgrade_meta"]
 
@@ -107,7 +108,7 @@ class MMRiskPyfunc(mlflow.pyfunc.PythonModel):
 class LoadedModel:
     """A trained mmrisk model loaded from MLflow.
 
-    Attributes
+    Parameters
     ----------
     uri : str
         The URI it was loaded from.
@@ -146,8 +147,8 @@ def load_model(uri: str, tracking_uri: str | None = None) -> LoadedModel:
     uri : str
         The model URI.
     tracking_uri : str, optional
-        The store that resolves ``models:/`` and ``runs:/`` URIs (also the model registry);
-        default: :func:`~mmrisk.tracking.resolve_tracking_uri`.
+        The store that resolves ``models:/`` and ``runs:/`` URIs (also the model registry),
+        for this call only; default: MLflow's current tracking and registry URIs.
 
     Returns
     -------
@@ -159,9 +160,9 @@ def load_model(uri: str, tracking_uri: str | None = None) -> LoadedModel:
     mmrisk.exceptions.MMRiskError
         With the URI and the store, when it cannot be resolved or is not an mmrisk model.
     """
-    store = resolve_tracking_uri(tracking_uri)
+    store = tracking_uri or mlflow.get_tracking_uri()
     try:
-        with using_store(store):
+        with using_store(store) if tracking_uri else nullcontext():
             pyfunc = mlflow.pyfunc.load_model(uri)
     except Exception as e:  # noqa: BLE001 - MLflow raises many types; one clear message
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

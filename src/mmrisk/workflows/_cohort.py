@@ -22,7 +22,7 @@ _TABLE_SUFFIXES = (".parquet", ".csv")
 class CohortFiles:
     """What :func:`write_cohort` built and wrote.
 
-    Attributes
+    Parameters
     ----------
     cohort : Cohort
         The cohort (analysis table, flow, issues).

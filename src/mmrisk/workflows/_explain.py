@@ -24,7 +24,25 @@ __all__ = ["ExplainResult", "explain_input"]
 
 @dataclass
 class ExplainResult:
-    """What ``explain_input`` wrote: counts, the explanation, and the files."""
+    """What :func:`explain_input` wrote: counts, the explanation, and the files.
+
+    Parameters
+    ----------
+    n_rows : int
+        Input rows.
+    n_explained : int
+        Rows explained.
+    n_not_explained : int
+        Rows that failed the input checks (listed in ``not_explained.csv`` with the reason).
+    output : str
+        The output explained (``risk``, ``surv_<h>m`` or ``chf_<h>m``).
+    method : str
+        ``tree``, ``linear``, ``permutation`` or ``kernel``.
+    files : list of pathlib.Path
+        Files written.
+    explanation : Explanation
+        The explanation itself.
+    """
 
     n_rows: int
     n_explained: int

@@ -28,7 +28,7 @@ _TABLE_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".xls
 class ScoringInput:
     """Input rows to score, read chunk by chunk.
 
-    Attributes
+    Parameters
     ----------
     path : pathlib.Path
         The file or extract folder.
@@ -45,6 +45,12 @@ class ScoringInput:
         fields hold line breaks).
     features : list of str
         The model's input columns.
+    categorical : list of str
+        Features read as text (categorical in training).
+    frame : pandas.DataFrame or None
+        The rows, for inputs read in memory (extracts, Excel).
+    preset : ndarray or None
+        Per row of an extract, the reason it is not eligible at the landmark (or ``None``).
     """
 
     path: Path

@@ -43,7 +43,7 @@ _OUT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 class ScoreResult:
     """What :func:`score` did (counts and paths; no patient data).
 
-    Attributes
+    Parameters
     ----------
     out_path : pathlib.Path
         The scoring output.

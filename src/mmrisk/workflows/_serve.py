@@ -69,6 +69,11 @@ def serve_command(model_uri: str, port: int, host: str = LOOPBACK, *, workers: i
         Uvicorn worker processes (each loads the model).
     timeout : int
         Seconds one request may take.
+
+    Returns
+    -------
+    list of str
+        The command line.
     """
     _check(host, port)
     return [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model_uri),
@@ -86,6 +91,20 @@ def serve_env(tracking_uri: str | None = None, registry_uri: str | None = None,
     interpreter's ``bin`` folder goes first on ``PATH``: MLflow starts the web server as
     ``bash -c "exec uvicorn …"``, by name, so without it a ``uvicorn`` from another environment
     (or none) would be used when mmrisk runs from a virtualenv that is not activated.
+
+    Parameters
+    ----------
+    tracking_uri : str, optional
+        The store models resolve against.
+    registry_uri : str, optional
+        The model registry, when it is not the tracking store.
+    base : mapping, optional
+        The environment to start from (default: this process's).
+
+    Returns
+    -------
+    dict
+        The environment.
     """
     import mlflow
 
@@ -112,10 +131,28 @@ def _check_server_packages() -> None:
 
 def wait_until_ready(port: int, *, proc: subprocess.Popen | None = None,
                      timeout: float = 120.0, interval: float = 0.25) -> float:
-    """Poll ``http://127.0.0.1:<port>/ping`` until it answers 200; returns the seconds waited.
+    """Poll ``http://127.0.0.1:<port>/ping`` until it answers 200.
 
-    Raises :class:`~mmrisk.exceptions.MMRiskError` when ``proc`` exits first or after
-    ``timeout`` seconds.
+    Parameters
+    ----------
+    port : int
+        The server's port on 127.0.0.1.
+    proc : subprocess.Popen, optional
+        The server process: its exit ends the wait with an error.
+    timeout : float, default=120.0
+        Seconds to wait at most.
+    interval : float, default=0.25
+        Seconds between polls.
+
+    Returns
+    -------
+    float
+        Seconds waited.
+
+    Raises
+    ------
+    mmrisk.exceptions.MMRiskError
+        When ``proc`` exits first or after ``timeout`` seconds.
     """
     start = time.monotonic()
     url = f"http://{LOOPBACK}:{port}/ping"

@@ -122,6 +122,11 @@ def get_spark(master: str | None = "local[2]", *, app_name: str = "mmrisk",
     log_level : str
         Spark's log level once the session runs (startup lines are printed before it applies).
 
+    Returns
+    -------
+    pyspark.sql.SparkSession
+        The session.
+
     Notes
     -----
     On ``local`` masters: no web UI or progress bar, 4 shuffle partitions, driver bound to
@@ -433,6 +438,18 @@ def with_row_number(sdf: SparkDataFrame, name: str = ROW_COLUMN) -> SparkDataFra
     aggregate (one row per split, collected to the driver) gives each split's offset. No
     shuffle of the data and no per-row Python. Other DataFrames (no ``_metadata``) fall back to
     ``rdd.zipWithIndex()``, which numbers rows in partition order.
+
+    Parameters
+    ----------
+    sdf : pyspark.sql.DataFrame
+        Rows straight from ``spark.read``.
+    name : str, default="row"
+        The new column.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        ``sdf`` with the column ``name``.
     """
     _require_pyspark()
     from pyspark.sql import functions as F

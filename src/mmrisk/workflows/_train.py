@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 class TrainResult:
     """What a train run produced (ids and tables; no patient data).
 
-    Attributes
+    Parameters
     ----------
     parent_run_id : str
         The train run.
