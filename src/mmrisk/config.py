@@ -37,27 +37,29 @@ class _Strict(BaseModel):
 class CohortSpec(_Strict):
     """Who is in the analysis, from when the clock runs, and which endpoint is counted.
 
-    Attributes
+    Parameters
     ----------
-    landmark : {"lm_start", "post_asct", "induction"}
+    landmark : {"lm_start", "post_asct", "induction"}, default="lm_start"
         Time zero. ``lm_start``: first lenalidomide maintenance dose (LM patients only: the
         population "progression on maintenance"). ``post_asct``: ASCT + ``landmark_days``;
         patients alive, progression-free and followed then; LM status as known on that day (the
         comparison of LM vs no LM free of immortal-time bias). ``induction``: induction start,
         as the published registry analysis (LM group by later receipt: immortal-time biased).
-    landmark_days : int
-        Days after ASCT for ``post_asct`` (default 180).
-    endpoint : {"pfs", "ttp", "os"}
+    landmark_days : int, default=180
+        Days after ASCT for ``post_asct`` (0 to 3650; ignored by the other landmarks).
+    endpoint : {"pfs", "ttp", "os"}, default="pfs"
         PFS = progression or death; TTP = progression, death censored; OS = death.
-    data_cut : date or None
-        Administrative censoring date (ISO). Default: none beyond each patient's last contact.
-    group_by : str or None
-        Column for Table 1 and the Kaplan–Meier figure. Default ``lm_group`` for ``induction``
-        and ``post_asct``, ``lm_schedule`` for ``lm_start``.
-    site_as_feature : bool
-        Use the centre as a feature (default: metadata only, for splitting).
-    exclude_features : list of str
-        Feature columns to leave out.
+    data_cut : str or None, default=None
+        Administrative censoring date, ISO ``YYYY-MM-DD``. ``None``: no censoring beyond each
+        patient's last contact.
+    group_by : str or None, default=None
+        Column for Table 1 and the Kaplan–Meier figure. ``None``: ``lm_group`` for
+        ``induction`` and ``post_asct``, ``lm_schedule`` for ``lm_start``.
+    site_as_feature : bool, default=False
+        Use the centre as a feature (column ``site_feature``); otherwise the centre is metadata
+        only, for splitting.
+    exclude_features : list of str, default=[]
+        Feature columns to leave out (names that are not features are ignored).
     """
 
     landmark: Literal["lm_start", "post_asct", "induction"] = "lm_start"
@@ -85,9 +87,36 @@ class CohortSpec(_Strict):
 class DataSpec(_Strict):
     """Where the data come from: a registry extract (default: the synthetic one) or a flat table.
 
-    Exactly one of ``extract`` (a folder or workbook of registry tables) and ``table`` (a flat
-    analysis table with ``time``, ``event`` and feature columns) is used; with neither, the
-    synthetic registry (``simulate``) is written to ``synthetic_dir`` on first use.
+    At most one of ``extract`` (a folder or workbook of registry tables) and ``table`` (a flat
+    analysis table with ``time``, ``event`` and feature columns) may be given; with neither,
+    the synthetic registry (``simulate``) is written to ``synthetic_dir`` on first use.
+
+    Parameters
+    ----------
+    extract : str or None, default=None
+        Path of a registry extract: a folder of CSV/Parquet tables or an Excel workbook.
+    synthetic_dir : str, default="data/synthetic"
+        Folder of the synthetic registry used when neither ``extract`` nor ``table`` is given.
+    simulate_n : int, default=1256
+        Patients of the synthetic registry when it is simulated (at least 50).
+    simulate_seed : int, default=42
+        Seed of the synthetic registry when it is simulated.
+    table : str or None, default=None
+        Path of a flat analysis table (``.csv``, ``.parquet`` or ``.xlsx``); needs ``time`` and
+        ``event``.
+    time : str or None, default=None
+        Column of ``table`` with the follow-up time (months, >= 0).
+    event : str or None, default=None
+        Column of ``table`` with the event indicator (0/1 or true/false).
+    features : list of str or None, default=None
+        Feature columns of ``table``. ``None``: every column not named in this block.
+    split_column : str or None, default=None
+        Column of ``table`` holding ``train``/``test``, for the ``predefined`` validation
+        scheme.
+    id_column : str or None, default=None
+        Column of ``table`` with patient identifiers. ``None``: row numbers from 1.
+    group_column : str or None, default=None
+        Column of ``table`` that groups Table 1 and the Kaplan–Meier figure.
     """
 
     extract: str | None = None
@@ -113,7 +142,22 @@ class DataSpec(_Strict):
 
 
 class ModelSpec(_Strict):
-    """One model of the catalogue: its kind, fixed parameters and an optional grid."""
+    """One model of the catalogue: its kind, fixed parameters and an optional grid.
+
+    Parameters
+    ----------
+    kind : str
+        A model kind of the catalogue (:data:`mmrisk.models.MODEL_KINDS`), e.g. ``"cox"``,
+        ``"coxnet"``, ``"rsf"``, ``"gbsa"`` or ``"staging"``.
+    pipeline : str or None, default=None
+        This model's feature pipeline (a name or path of a pipeline file). ``None``: the
+        config's ``pipeline`` (or the kind's own, for kinds defined by their pipeline).
+    params : dict of str to object, default={}
+        Parameters of the survival model, overriding the catalogue defaults.
+    grid : dict of str to list or None, default=None
+        Hyperparameter grid searched by inner cross-validation (``validation.inner_cv``
+        folds); see :func:`mmrisk.models.make_model`.
+    """
 
     kind: str
     pipeline: str | None = None
@@ -122,7 +166,24 @@ class ModelSpec(_Strict):
 
 
 class ValidationSpec(_Strict):
-    """Resampling: repeated stratified K-fold (default 5 x 2), temporal, by site or predefined."""
+    """Resampling: repeated stratified K-fold (default 5 x 2), temporal, by site or predefined.
+
+    Parameters
+    ----------
+    scheme : {"kfold", "temporal", "by_site", "predefined"}, default="kfold"
+        Resampling scheme of :func:`mmrisk.evaluation.make_splits`.
+    n_splits : int, default=5
+        Folds per repeat for ``kfold`` (2 to 20).
+    n_repeats : int, default=2
+        Repeats for ``kfold`` (1 to 50).
+    test_from_year : int or None, default=None
+        First transplant year of the test set for ``temporal``. ``None``: the cut that puts
+        closest to 25% of the patients in the test set.
+    n_bootstrap : int, default=200
+        Bootstrap replicates of the metric intervals (0 to 10000; 0: no intervals).
+    inner_cv : int, default=3
+        Inner folds for hyperparameter grids and the ``coxnet`` penalty (2 to 10).
+    """
 
     scheme: Literal["kfold", "temporal", "by_site", "predefined"] = "kfold"
     n_splits: int = Field(5, ge=2, le=20)
@@ -133,7 +194,21 @@ class ValidationSpec(_Strict):
 
 
 class TrackingSpec(_Strict):
-    """MLflow: experiment, registered model name and the metric that picks the best model."""
+    """MLflow: experiment, registered model name and the metric that picks the best model.
+
+    Parameters
+    ----------
+    experiment : str, default="mmrisk"
+        MLflow experiment the runs are logged to.
+    registered_model : str, default="mmrisk-progression"
+        Name under which the best model is registered.
+    select_metric : str, default="cv_cindex_uno"
+        Metric (as named in the cross-validation results) that picks the model to register;
+        its direction (higher or lower is better) follows the metric.
+    tracking_uri : str or None, default=None
+        MLflow tracking URI, used when neither ``--tracking-uri`` nor ``MLFLOW_TRACKING_URI``
+        gives one.
+    """
 
     experiment: str = "mmrisk"
     registered_model: str = "mmrisk-progression"
@@ -142,13 +217,46 @@ class TrackingSpec(_Strict):
 
 
 class ExplainSpec(_Strict):
-    """Global SHAP explanations logged by ``train``: on a sample of this many patients."""
+    """Global SHAP explanations logged by ``train``: on a sample of this many patients.
+
+    Parameters
+    ----------
+    n_samples : int, default=200
+        Patients sampled (without replacement) for the explanations; 0 logs none.
+    """
 
     n_samples: int = Field(200, ge=0, le=100_000)
 
 
 class ExperimentConfig(_Strict):
-    """A whole ``mmrisk train`` experiment."""
+    """A whole ``mmrisk train`` experiment.
+
+    Parameters
+    ----------
+    name : str, default="default"
+        Name of the experiment; the training run is named ``train-<name>``.
+    seed : int, default=42
+        Seed of every random step: splits, models, bootstrap and explanation sample.
+    data : DataSpec, default=DataSpec()
+        Where the data come from.
+    cohort : CohortSpec, default=CohortSpec()
+        Landmark, endpoint and exclusions of the cohort.
+    pipeline : str, default="default"
+        Feature pipeline of every model that names none.
+    models : dict of str to ModelSpec
+        The models to compare, by name; at least one.
+    baseline : str or None, default="staging"
+        Name of the model (a key of ``models``) the others are compared with; ``None``: no
+        comparison.
+    validation : ValidationSpec, default=ValidationSpec()
+        Resampling and bootstrap.
+    horizons : list of int, default=[12, 24, 36, 60]
+        Prediction horizons in months: positive whole numbers, strictly increasing.
+    tracking : TrackingSpec, default=TrackingSpec()
+        MLflow experiment, registered model and selection metric.
+    explain : ExplainSpec, default=ExplainSpec()
+        Global SHAP explanations.
+    """
 
     name: str = "default"
     seed: int = 42
@@ -201,7 +309,24 @@ def _problems(path: Path, e: ValidationError, prefix: str = "") -> ConfigError:
 
 
 def load_cohort_spec(path: str | Path) -> CohortSpec:
-    """The ``cohort:`` block of a config file (defaults if the block is absent)."""
+    """The ``cohort:`` block of a config file (defaults if the block is absent).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A YAML config file; its other blocks are not validated.
+
+    Returns
+    -------
+    CohortSpec
+        The validated block.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing or is not a YAML mapping, or a key of the block is unknown or
+        has a wrong value; the message names the file and the key.
+    """
     path = Path(path)
     raw = _read_yaml(path)
     try:
@@ -241,6 +366,17 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ex
 
 
 def config_hash(config: ExperimentConfig) -> str:
-    """A short SHA-256 of the validated config (stable key order), for run tags."""
+    """A short SHA-256 of the validated config (stable key order), for run tags.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        A validated config; every field, defaults included, is hashed.
+
+    Returns
+    -------
+    str
+        The first 16 hexadecimal digits of the SHA-256 of the config's JSON form.
+    """
     text = json.dumps(config.model_dump(mode="json"), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -28,7 +28,16 @@ class ExtractError(MMRiskError):
 
 
 class ExtractValidationError(MMRiskError):
-    """An extract was read but holds errors; ``report`` carries one row per finding."""
+    """An extract was read but holds errors; ``report`` carries one row per finding.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, naming the extract.
+    report : pandas.DataFrame or None, default=None
+        The findings, one row per finding (as :func:`mmrisk.registry.validate_extract` returns
+        them); stored as the attribute ``report``.
+    """
 
     def __init__(self, message: str, report=None):
         super().__init__(message)
@@ -76,6 +85,13 @@ class MissingColumnsError(MMRiskError):
     """Input to score lacks columns the model needs; ``missing`` lists them all, in model order.
 
     Raised before anything is scored or written.
+
+    Parameters
+    ----------
+    message : str
+        What is missing, naming the input.
+    missing : iterable of str, default=()
+        The missing columns, in model order; stored as the list attribute ``missing``.
     """
 
     def __init__(self, message: str, missing=()):

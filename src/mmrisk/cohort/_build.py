@@ -48,7 +48,10 @@ _CATEGORICAL_LABS = ["heavy_chain", "bone_disease", "extramedullary_disease"]
 class Cohort:
     """The analysis table of one landmark, with its flow and data issues.
 
-    Attributes
+    Built by :func:`build_cohort` (registry extract) or :func:`mmrisk.cohort.flat_cohort`
+    (flat analysis table); the fields are stored as given.
+
+    Parameters
     ----------
     data : pandas.DataFrame
         One row per included patient: ``patient_id``, ``site``, ``transplant_year``,
@@ -66,6 +69,20 @@ class Cohort:
         ``column``, ``check``, ``n``.
     spec : CohortSpec
         The specification the cohort was built with.
+    group_by : str or None, default=None
+        Column of ``data`` that groups Table 1 and the Kaplan–Meier figure. :func:`build_cohort`
+        sets ``spec.group_by``, else ``lm_schedule`` at the ``lm_start`` landmark and
+        ``lm_group`` otherwise; for a flat table, its ``group_column``.
+
+    Attributes
+    ----------
+    X : pandas.DataFrame of shape (n_samples, n_features)
+        The ``features`` columns of ``data``.
+    y : structured ndarray of shape (n_samples,)
+        The outcome (``event``, ``time``) as a scikit-survival structured array.
+    meta : pandas.DataFrame of shape (n_samples, 4)
+        ``patient_id``, ``site``, ``transplant_year`` and ``lm_group``, for splitting and
+        grouping.
     """
 
     data: pd.DataFrame

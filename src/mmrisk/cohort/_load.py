@@ -22,7 +22,21 @@ _FLAT_REASONS = {
 
 
 def ensure_synthetic(spec: DataSpec) -> Path:
-    """The synthetic registry of ``spec``: simulated into ``synthetic_dir`` on first use."""
+    """The synthetic registry of ``spec``: simulated into ``synthetic_dir`` on first use.
+
+    Parameters
+    ----------
+    spec : DataSpec
+        Data block of the config; ``synthetic_dir``, ``simulate_n`` and ``simulate_seed`` are
+        used.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder ``spec.synthetic_dir``. When it holds no ``manifest.json`` yet, a registry of
+        ``simulate_n`` patients with seed ``simulate_seed`` is written there first
+        (:func:`mmrisk.registry.simulate_registry`); otherwise the folder is used as it is.
+    """
     from mmrisk.registry import simulate_registry
 
     out = Path(spec.synthetic_dir)
@@ -32,7 +46,24 @@ def ensure_synthetic(spec: DataSpec) -> Path:
 
 
 def read_flat_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV, Parquet or Excel (first sheet) analysis table; clear error naming the file."""
+    """Read a CSV, Parquet or Excel (first sheet) analysis table; clear error naming the file.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A ``.csv``, ``.parquet`` / ``.pq`` or ``.xlsx`` / ``.xls`` file (suffix in any case).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table as pandas reads it; its columns are not checked here.
+
+    Raises
+    ------
+    mmrisk.exceptions.ExtractError
+        If the file does not exist, has another suffix, or cannot be parsed; the message names
+        the file.
+    """
     path = Path(path)
     if not path.is_file():
         raise ExtractError(f"{path}: analysis table not found")
@@ -54,6 +85,31 @@ def flat_cohort(table: pd.DataFrame, spec: DataSpec, source: str = "table") -> C
 
     Rows whose time or event cannot be used are excluded with the reason (never dropped
     silently); ``split_column`` and ``id_column`` are metadata, not features.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per patient with the time, event and feature columns.
+    spec : DataSpec
+        Names the columns: ``time`` (numeric, >= 0), ``event`` (0/1 or true/false),
+        ``features`` (default: every column that is not a named metadata column),
+        ``split_column`` (``train``/``test``, copied to ``data["split"]`` in lower case),
+        ``id_column`` (default: row numbers from 1) and ``group_column``.
+    source : str, default="table"
+        What the table is (its file name), for error messages.
+
+    Returns
+    -------
+    Cohort
+        ``data`` holds the included rows with ``site="all"``, ``transplant_year`` missing,
+        ``lm_group`` from ``group_column`` (else ``"all"``), the features, ``time`` and
+        ``event``; ``flow`` and ``status`` give the excluded rows and their reason; ``issues``
+        is empty; ``spec`` is a default :class:`~mmrisk.config.CohortSpec`.
+
+    Raises
+    ------
+    mmrisk.exceptions.ConfigError
+        If a column named in ``spec`` is not in ``table``.
     """
     for key in ("time", "event", "split_column", "id_column", "group_column"):
         col = getattr(spec, key)
@@ -109,6 +165,23 @@ def load_cohort(data: DataSpec, cohort: CohortSpec, extract_path: str | Path | N
     A flat ``data.table`` is read as it is; otherwise the registry extract (``extract_path``,
     else ``data.extract``, else the synthetic registry, simulated on first use) is read and the
     cohort is built at the configured landmark.
+
+    Parameters
+    ----------
+    data : DataSpec
+        The config's ``data`` block: the source of the data.
+    cohort : CohortSpec
+        The config's ``cohort`` block: landmark, endpoint and exclusions (registry extracts
+        only; a flat table ignores it).
+    extract_path : str or pathlib.Path, default=None
+        A registry extract (folder or workbook) that replaces the config's source, the flat
+        ``data.table`` included.
+
+    Returns
+    -------
+    Cohort
+        From :func:`flat_cohort` for a flat table, else from
+        :func:`mmrisk.cohort.build_cohort`.
     """
     if data.table and extract_path is None:
         return flat_cohort(read_flat_table(data.table), data, source=str(data.table))
@@ -119,7 +192,18 @@ def load_cohort(data: DataSpec, cohort: CohortSpec, extract_path: str | Path | N
 
 
 def data_fingerprint(cohort: Cohort) -> str:
-    """SHA-256 (16 hex) of the analysis table's content: same data → same fingerprint."""
+    """SHA-256 (16 hex) of the analysis table's content: same data → same fingerprint.
+
+    Parameters
+    ----------
+    cohort : Cohort
+        Its ``data`` (values of every row, not the index, and the column names) is hashed.
+
+    Returns
+    -------
+    str
+        The first 16 hexadecimal digits of the digest.
+    """
     hashed = pd.util.hash_pandas_object(cohort.data, index=False).to_numpy()
     digest = hashlib.sha256(hashed.tobytes())
     digest.update(",".join(map(str, cohort.data.columns)).encode())

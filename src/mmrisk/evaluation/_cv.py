@@ -42,7 +42,7 @@ _IBS_POINTS = 60
 class CVResult:
     """Outcome of :func:`cross_validate`.
 
-    Attributes
+    Parameters
     ----------
     metrics : DataFrame
         Columns ``model, metric, value, lo, hi``; ``metric`` carries the scope
@@ -59,9 +59,9 @@ class CVResult:
         ``"cv"`` or ``"test"``.
     horizons : tuple of int
         The horizons in months.
-    baseline : str or None
+    baseline : str or None, default=None
         The baseline model of ``differences``.
-    splits : list of Split
+    splits : list of Split, default=[]
         The splits every model was evaluated on.
     """
 

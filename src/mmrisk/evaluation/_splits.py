@@ -27,7 +27,7 @@ _TEMPORAL_TEST_FRACTION = 0.25
 class Split:
     """One train/test partition of the rows.
 
-    Attributes
+    Parameters
     ----------
     repeat : int
         Repeat number (0-based); folds of one repeat have disjoint test sets.
@@ -37,9 +37,9 @@ class Split:
         Positional indices of the training rows.
     test_idx : ndarray of int
         Positional indices of the test rows.
-    scope : {"cv", "test"}
+    scope : {"cv", "test"}, default="cv"
         Metric scope of the predictions: ``cv`` for K-fold, ``test`` for holdout schemes.
-    label : str
+    label : str, default=""
         Human-readable description, e.g. ``"repeat 0, fold 3"`` or ``"site C04"``.
     """
 

@@ -288,6 +288,34 @@ class ReferenceOneHotEncoder(OneHotEncoder):
     as the reference; with ``drop='most_frequent'`` this happens without scikit-learn's
     warning about unknown categories.
 
+    The parameters are scikit-learn's, passed on unchanged (see
+    :class:`~sklearn.preprocessing.OneHotEncoder` for details); only ``drop`` takes one more
+    value.
+
+    Parameters
+    ----------
+    categories : 'auto' or list of array-like, default='auto'
+        Categories of each column: found in :meth:`fit` (``'auto'``) or given per column.
+    drop : {'first', 'if_binary', 'most_frequent'}, array-like or None, default=None
+        Category of each column that gets no output column. ``'most_frequent'``: the category
+        seen most often in :meth:`fit` (ties: the first in sorted order); ``'first'``,
+        ``'if_binary'`` and an array-like of shape (n_features,) as in scikit-learn. ``None``
+        keeps every category.
+    sparse_output : bool, default=True
+        Return a sparse matrix rather than a dense array.
+    dtype : number type, default=numpy.float64
+        Type of the output.
+    handle_unknown : {'error', 'ignore', 'infrequent_if_exist', 'warn'}, default='error'
+        What :meth:`transform` does with a category not seen in :meth:`fit`.
+    min_frequency : int or float, default=None
+        Categories rarer than this (a count, or a share of the rows) are merged into one
+        infrequent category.
+    max_categories : int, default=None
+        Upper limit of output categories per column, the infrequent category included.
+    feature_name_combiner : "concat" or callable, default="concat"
+        How an output name is made from a column name and a category (``"concat"``:
+        ``<column>_<category>``).
+
     Attributes
     ----------
     reference_categories_ : list or None

@@ -68,18 +68,50 @@ def coarsen_times(time: Any, grid: float) -> np.ndarray:
 class GridRandomSurvivalForest(RandomSurvivalForest):
     """:class:`sksurv.ensemble.RandomSurvivalForest` fitted on times rounded up to a grid.
 
-    Every parameter of scikit-survival's forest, plus ``time_grid``. See the module docstring
-    for what the grid changes (the size of the model) and what it does not (the estimates at
-    horizons on the grid).
+    Every parameter of scikit-survival's forest, with its default, plus ``time_grid``. See the
+    module docstring for what the grid changes (the size of the model) and what it does not
+    (the estimates at horizons on the grid). The forest's parameters are passed on unchanged;
+    :class:`sksurv.ensemble.RandomSurvivalForest` documents them in full.
 
     Parameters
     ----------
+    n_estimators : int, default=100
+        Number of trees.
     time_grid : float or None, default=0.5
         Grid spacing in the unit of the outcome's time (months): observed times are rounded up
         to a multiple of it before fitting. ``None`` fits on the times as they are (exactly
         scikit-survival's forest).
-    **others
-        As :class:`sksurv.ensemble.RandomSurvivalForest`.
+    max_depth : int or None, default=None
+        Maximum depth of a tree; ``None`` grows each tree until the leaf-size limits stop it.
+    min_samples_split : int or float, default=6
+        Minimum number (int) or fraction (float) of samples needed to split a node.
+    min_samples_leaf : int or float, default=3
+        Minimum number (int) or fraction (float) of samples in each leaf.
+    min_weight_fraction_leaf : float, default=0.0
+        Minimum fraction of the total sample weight in each leaf.
+    max_features : int, float, {'sqrt', 'log2'} or None, default='sqrt'
+        Number (int), fraction (float) or rule for the features considered at each split;
+        ``None``: all features.
+    max_leaf_nodes : int or None, default=None
+        Maximum number of leaves per tree, grown best-first; ``None``: unlimited.
+    bootstrap : bool, default=True
+        Fit each tree on a bootstrap sample (otherwise on all rows).
+    oob_score : bool, default=False
+        Compute the out-of-bag concordance index ``oob_score_``.
+    n_jobs : int or None, default=None
+        Parallel jobs over the trees (``-1``: all processors).
+    random_state : int, RandomState instance or None, default=None
+        Seed of the bootstrap samples and of the features drawn at each split.
+    verbose : int, default=0
+        Verbosity of fitting and predicting.
+    warm_start : bool, default=False
+        Add trees to the previous fit instead of fitting a new forest.
+    max_samples : int, float or None, default=None
+        With ``bootstrap``: rows drawn per tree, as a number (int) or a fraction (float);
+        ``None``: as many as there are rows.
+    low_memory : bool, default=False
+        Store less per node; ``predict`` still works but the survival and cumulative hazard
+        functions cannot be predicted.
 
     Attributes
     ----------

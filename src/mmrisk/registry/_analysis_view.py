@@ -30,7 +30,25 @@ def _months(later: pd.Series, earlier: pd.Series) -> pd.Series:
 
 
 def analysis_view(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per patient of ``tables["patients"]`` with LM group and PFS/OS (months)."""
+    """One row per patient of ``tables["patients"]`` with LM group and PFS/OS (months).
+
+    Parameters
+    ----------
+    tables : dict of str to pandas.DataFrame
+        Registry tables by name; ``patients``, ``transplants``, ``maintenance_episodes``,
+        ``disease_events`` and ``followup`` are used. Dates are ``YYYY-MM-DD`` text; others
+        count as missing.
+
+    Returns
+    -------
+    pandas.DataFrame
+        In the order of ``patients``: ``patient_id``, ``center_id``, ``t0`` (induction start),
+        ``asct_date`` (first transplant of ``transplant_seq`` 1), ``lm_group_itt`` (any
+        maintenance episode), ``lm_start`` (first one), ``pfs_months_from_t0`` and
+        ``pfs_event``, ``os_months_from_t0`` and ``os_event``, and ``pfs_months_from_lm_start``
+        and ``pfs_event_from_lm_start`` (missing without maintenance). Months are days divided
+        by :data:`mmrisk.conventions.MONTH_DAYS`, rounded to 4 decimals.
+    """
     pats = tables["patients"]
     pid = pats["patient_id"]
     t0 = pd.to_datetime(pats["induction_start_date"], format="%Y-%m-%d", errors="coerce")

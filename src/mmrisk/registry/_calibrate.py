@@ -93,7 +93,24 @@ def _medians(params: ModelParams, n: int, seed: int) -> dict:
 
 def registry_medians(params: ModelParams, n: int, seed: int) -> dict:
     """KM medians of the post-defect analysis view of the extract ``simulate_registry(n=n,
-    seed=seed)`` would write with ``params`` (the tables are built but not written)."""
+    seed=seed)`` would write with ``params`` (the tables are built but not written).
+
+    Parameters
+    ----------
+    params : ModelParams
+        Parameters of the data-generating model.
+    n : int
+        Number of patients of the extract.
+    seed : int
+        Seed of the extract.
+
+    Returns
+    -------
+    dict of str to float
+        Kaplan–Meier medians in months from induction start of PFS and OS by maintenance group
+        (``pfs_median_no_lm``, ``pfs_median_lm``, ``os_median_no_lm``, ``os_median_lm``;
+        ``inf`` when not reached) and the share of patients on maintenance (``lm_fraction``).
+    """
     cols = ("lm_group_itt", "pfs_months_from_t0", "pfs_event", "os_months_from_t0", "os_event")
     parts = {k: [] for k in cols}
     for _, view, _, _ in iter_batches(n, seed, params, clean=False):
@@ -199,5 +216,20 @@ def calibrate(n: int = 300_000, seed: int = 11, rounds: int = 1, log=None,
 
 
 def write_calibration(result: dict, path: Path = CALIBRATION_FILE) -> Path:
+    """Write a calibration result as JSON (sorted keys, indent 2), replacing the file.
+
+    Parameters
+    ----------
+    result : dict
+        As returned by :func:`calibrate`.
+    path : pathlib.Path, default=CALIBRATION_FILE
+        Target file; the default is the package's ``calibration.json``, which
+        :func:`~mmrisk.registry._model.load_params` reads.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     return path

@@ -45,7 +45,38 @@ B_PPS = {
 
 @dataclass(frozen=True)
 class ModelParams:
-    """Parameters of §5; the three calibrated ones are read from ``calibration.json``."""
+    """Parameters of §5; the three calibrated ones are read from ``calibration.json``.
+
+    The defaults are the values of REGISTRY.md §5; :func:`load_params` replaces the three
+    calibrated ones (``lam_prog``, ``beta_lm``, ``lam_pps``) by those of the shipped
+    calibration. Times are in months.
+
+    Parameters
+    ----------
+    lam_prog : float, default=68.09
+        Weibull scale of the progression hazard since ASCT for the reference profile
+        (calibrated).
+    beta_lm : float, default=-0.7515
+        Log hazard ratio of progression while on lenalidomide maintenance (calibrated).
+    lam_pps : float, default=141.25
+        Weibull scale of post-progression survival for the reference profile (calibrated).
+    k_prog : float, default=1.30
+        Weibull shape of the progression hazard.
+    k_pps : float, default=1.10
+        Weibull shape of post-progression survival.
+    frailty_sd : float, default=0.35
+        Standard deviation of the normal frailty added to the progression log hazard (it also
+        enters post-progression survival, with coefficient 0.5).
+    ltfu_per_year : float, default=0.02
+        Rate of loss to follow-up per year, from induction start.
+    spm_on_lm_per_100py : float, default=2.0
+        Second primary malignancies per 100 patient-years on maintenance.
+    spm_off_lm_per_100py : float, default=0.9
+        Second primary malignancies per 100 patient-years off maintenance.
+    spm_invasive_share : float, default=0.65
+        Share of the malignancies on maintenance that are invasive and stop it; the rest are
+        non-melanoma skin cancers.
+    """
 
     lam_prog: float = 68.09
     beta_lm: float = -0.7515
@@ -60,7 +91,14 @@ class ModelParams:
 
 
 def load_params() -> ModelParams:
-    """The calibrated parameters shipped in the package (``calibration.json``)."""
+    """The calibrated parameters shipped in the package (``calibration.json``).
+
+    Returns
+    -------
+    ModelParams
+        ``lam_prog``, ``beta_lm`` and ``lam_pps`` from ``calibration.json``; every other
+        parameter at its default.
+    """
     data = json.loads(CALIBRATION_FILE.read_text())
     return ModelParams(**{k: data[k] for k in ("lam_prog", "beta_lm", "lam_pps")})
 
@@ -189,9 +227,26 @@ def _progression(rng, eta, s_dec, on_lm, dur, p: ModelParams, n):
 def simulate_latent(rng: np.random.Generator, n: int, p: ModelParams) -> dict:
     """Draw ``n`` patients' true covariates and event times (months; ASCT = 0 unless noted).
 
-    Returns a dict of arrays. Times named ``t_*`` count from induction start (T0); ``s_*``
-    from the first ASCT. ``np.inf`` means "not before the end of time". ``t_obs_end`` is the
-    last clinic contact and ``lost`` says whether it comes before the data cut.
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Source of every draw; the same generator state gives the same patients.
+    n : int
+        Number of patients.
+    p : ModelParams
+        Parameters of the data-generating model.
+
+    Returns
+    -------
+    dict of str to ndarray of shape (n,)
+        The covariates (``age``, ``female``, ``iss``, cytogenetics, ``regimen``, ``resp100``,
+        ``fitness``, ...), the linear predictor ``lp`` and ``frailty``, and the event times.
+        Times named ``t_*`` count from induction start (T0), as do ``admin`` (the last visit
+        before the data cut) and ``ltfu`` (loss to follow-up); times named ``s_*`` count from
+        the first ASCT, as does ``lm_end`` (NaN without maintenance); ``pps`` counts from
+        progression. ``lm`` says who starts maintenance, ``progressed`` whether progression
+        comes before non-relapse death, ``t_obs_end`` is the last clinic contact and ``lost``
+        says whether it comes before ``admin``.
     """
     c = _covariates(rng, n)
     lp = _linear_predictor(c)

@@ -215,6 +215,34 @@ def iter_batches(n: int, seed: int, params: ModelParams, clean: bool = False,
     Exactly the batches that ``simulate_registry(n=n, seed=seed, clean=clean)`` writes, but with
     the given model parameters: the calibration (``_calibrate``) evaluates the post-defect
     analysis view with it, on common random numbers.
+
+    Parameters
+    ----------
+    n : int
+        Number of patients of the extract.
+    seed : int
+        Seed of the extract.
+    params : ModelParams
+        Parameters of the data-generating model.
+    clean : bool, default=False
+        Skip the data-quality defects of REGISTRY.md §6 (``defects`` is then ``None``).
+    batch_size : int, default=20000
+        Patients per batch; part of the random stream, so changing it changes the data.
+    centers : pandas.DataFrame, default=None
+        The ``centers`` table; ``None`` draws it from ``seed`` as ``simulate_registry`` does.
+
+    Yields
+    ------
+    tables : dict of str to pandas.DataFrame
+        The batch's registry tables by name, before type coercion (some carry a helper column
+        ``_row`` that ``simulate_registry`` drops before writing).
+    analysis_view : pandas.DataFrame
+        :func:`~mmrisk.registry._analysis_view.analysis_view` of ``tables``.
+    truth : pandas.DataFrame
+        The latent truth of each patient (``patient_id``, ``center_id`` and the true
+        covariates and event times).
+    defects : pandas.DataFrame or None
+        The injected defects, one row each; ``None`` with ``clean``.
     """
     centers = _centers(seed) if centers is None else centers
     width = max(6, len(str(n)) + 1)
@@ -227,6 +255,22 @@ def batch_seeds(n: int, seed: int, batch_size: int = BATCH_SIZE):
 
     A batch's latent patients are ``simulate_latent(np.random.default_rng(seed sequence), size,
     params)``: the first draws of ``_batch``.
+
+    Parameters
+    ----------
+    n : int
+        Number of patients of the extract.
+    seed : int
+        Seed of the extract.
+    batch_size : int, default=20000
+        Patients per batch (the last batch holds the rest).
+
+    Returns
+    -------
+    list of tuple of (numpy.random.SeedSequence, int, int)
+        One ``(seed sequence, first patient, size)`` per batch, ``ceil(n / batch_size)`` in
+        all; the first patient is a 0-based position. Batch ``i``'s seed sequence does not
+        depend on ``n``.
     """
     n_batches = -(-n // batch_size)
     # Child i of a SeedSequence is the same whatever the number spawned: batch i is stable.

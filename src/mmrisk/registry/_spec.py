@@ -35,7 +35,27 @@ ABNORMALITIES = (
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    """One column: its type, whether it may be empty, its allowed codes or range, its unit."""
+    """One column: its type, whether it may be empty, its allowed codes or range, its unit.
+
+    Parameters
+    ----------
+    name : str
+        Column name, as in the file's header.
+    dtype : {"str", "int", "float", "date", "bool"}
+        Type the values must parse as; dates are ``YYYY-MM-DD``.
+    nullable : bool, default=True
+        Whether the column may hold missing values.
+    allowed : tuple of str or None, default=None
+        The allowed codes; ``None``: any value of the type.
+    min : float or None, default=None
+        Smallest valid value of an ``int`` or ``float`` column (inclusive); ``None``: no bound.
+    max : float or None, default=None
+        Largest valid value of an ``int`` or ``float`` column (inclusive); ``None``: no bound.
+    unit : str, default=""
+        Unit of the values, shown in validation messages and the data contract.
+    description : str, default=""
+        What the column holds, for the data contract.
+    """
 
     name: str
     dtype: str  # "str", "int", "float", "date", "bool"
@@ -49,7 +69,27 @@ class ColumnSpec:
 
 @dataclass(frozen=True)
 class TableSpec:
-    """One table: its columns, its key and its references to other tables."""
+    """One table: its columns, its key and its references to other tables.
+
+    Parameters
+    ----------
+    name : str
+        Table name (the file is ``<name>.csv`` / ``.parquet``, or the workbook sheet
+        ``<name>``).
+    columns : tuple of ColumnSpec
+        The columns, in file order.
+    key : tuple of str
+        Columns whose values identify a row; a repeated key is an error.
+    foreign_keys : dict of str to str, default={}
+        Column mapped to the ``"table.column"`` its values must exist in.
+    description : str, default=""
+        What one row of the table is, for the data contract.
+
+    Attributes
+    ----------
+    column_names : list of str
+        The names of ``columns``, in order.
+    """
 
     name: str
     columns: tuple[ColumnSpec, ...]
@@ -347,7 +387,16 @@ UNIT_HINTS: dict[str, tuple[float, float, str]] = {
 
 
 def contract_markdown() -> str:
-    """The data contract as Markdown tables (the README's "Data contract" section is this)."""
+    """The data contract as Markdown tables (the README's "Data contract" section is this).
+
+    Returns
+    -------
+    str
+        For every table of :data:`TABLES`, in order: a line with its name, description, key and
+        references, then a Markdown table with one row per column (``_precision`` companions
+        folded into their date column): type, whether it is required, and the allowed codes,
+        the range with its unit, or else the unit or description.
+    """
     lines = []
     for t in TABLES.values():
         refs = ", ".join(f"`{k}` → `{v}`" for k, v in t.foreign_keys.items())

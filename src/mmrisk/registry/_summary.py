@@ -12,7 +12,21 @@ __all__ = ["summarize_extract", "km_median"]
 
 
 def km_median(time, event) -> float:
-    """Kaplan–Meier median survival time; ``inf`` when the curve stays above 0.5."""
+    """Kaplan–Meier median survival time; ``inf`` when the curve stays above 0.5.
+
+    Parameters
+    ----------
+    time : array-like of shape (n_samples,)
+        Follow-up times; missing and negative times are left out.
+    event : array-like of shape (n_samples,)
+        Whether the event was observed (``True``) or the time is censored.
+
+    Returns
+    -------
+    float
+        The first time at which the Kaplan–Meier estimate (scikit-survival's) is at or below
+        0.5; ``inf`` if it never is, ``nan`` if no time is usable.
+    """
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=bool)
     ok = ~np.isnan(time) & (time >= 0)
@@ -26,8 +40,19 @@ def km_median(time, event) -> float:
 def summarize_extract(extract) -> dict[str, float | str]:
     """Headline figures of an extract, computed from its raw tables (no identifiers, no dates).
 
-    Returns patients, centres, the share on lenalidomide maintenance (LM), Kaplan–Meier median
-    PFS and OS from induction start by LM group, and the median follow-up (reverse KM).
+    Parameters
+    ----------
+    extract : RegistryExtract
+        The extract, from :func:`mmrisk.registry.read_extract` (only its ``tables`` are used).
+
+    Returns
+    -------
+    dict of str to float or str
+        Readable labels mapped to: the numbers of patients and centres and the share (%) on
+        lenalidomide maintenance (LM), as floats; the Kaplan–Meier median PFS and OS from
+        induction start by LM group (of :func:`~mmrisk.registry._analysis_view.analysis_view`)
+        and the median follow-up (reverse Kaplan–Meier of OS), as text such as ``"58.2
+        months"`` or ``"not reached"``.
     """
     tables = extract.tables
     view = analysis_view(tables)
