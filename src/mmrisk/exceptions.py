@@ -13,6 +13,8 @@ __all__ = [
     "MetricInputError",
     "EvaluationWarning",
     "MissingColumnsError",
+    "SampleSizeError",
+    "ReportDataError",
 ]
 
 
@@ -97,3 +99,15 @@ class MissingColumnsError(MMRiskError):
     def __init__(self, message: str, missing=()):
         super().__init__(message)
         self.missing = list(missing)
+
+
+class SampleSizeError(MMRiskError):
+    """Inputs of a sample-size calculation are impossible: an R² above its maximum, a shrinkage
+    target not above R², a non-positive rate, follow-up or timepoint, a non-integer number of
+    parameters. The message names the input, its value and the allowed range."""
+
+
+class ReportDataError(MMRiskError):
+    """The data given to a report renderer are invalid: a figure that is not a PNG, a period
+    that is not a year or year-month, a table without its required columns. The message names
+    the field and the bad value."""

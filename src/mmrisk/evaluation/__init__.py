@@ -10,6 +10,9 @@
 - :func:`bootstrap_metrics` -- percentile bootstrap intervals and paired differences;
 - :func:`cross_validate` -- fits each model on identical splits and returns a
   :class:`CVResult` (tidy metrics with scope ``cv``/``test``, differences, OOF predictions);
+- :func:`survival_sample_size` -- Riley et al. minimum sample size of a survival model
+  (:class:`SampleSizeResult`), with :func:`cox_snell_rsquared` and
+  :func:`event_rate_and_followup` for the inputs.
 """
 
 from mmrisk.evaluation._bootstrap import Predictions, bootstrap_metrics
@@ -26,12 +29,21 @@ from mmrisk.evaluation._metrics import (
     metric_names,
     time_dependent_auc,
 )
+from mmrisk.evaluation._samplesize import (
+    SampleSizeCriterion,
+    SampleSizeResult,
+    cox_snell_rsquared,
+    event_rate_and_followup,
+    survival_sample_size,
+)
 from mmrisk.evaluation._splits import SCHEMES, Split, make_splits
 
 __all__ = [
     "CVResult",
     "Predictions",
     "SCHEMES",
+    "SampleSizeCriterion",
+    "SampleSizeResult",
     "Split",
     "bootstrap_metrics",
     "brier_scores",
@@ -40,11 +52,14 @@ __all__ = [
     "cindex_harrell",
     "cindex_uno",
     "compute_metrics",
+    "cox_snell_rsquared",
     "cross_validate",
     "d_calibration",
+    "event_rate_and_followup",
     "integrated_brier_score",
     "make_splits",
     "metric_names",
     "predict_survival_at_own_time",
+    "survival_sample_size",
     "time_dependent_auc",
 ]

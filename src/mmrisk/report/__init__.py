@@ -5,6 +5,8 @@
 - Evaluation: :func:`plot_calibration`, :func:`plot_auc_over_time`, :func:`plot_brier_over_time`.
 - Explanations: :func:`plot_bar`, :func:`plot_beeswarm`, :func:`plot_waterfall`,
   :func:`plot_dependence`, and :func:`write_explanation` (tables and figures in a folder).
+- The TRIPOD+AI report: :func:`render_tripod_report` turns a :class:`ReportData` into one
+  self-contained HTML page; :func:`tripod_checklist` says which items it covers.
 """
 
 from mmrisk.report._evaluation import plot_auc_over_time, plot_brier_over_time, plot_calibration
@@ -16,6 +18,21 @@ from mmrisk.report._explain import (
     write_explanation,
 )
 from mmrisk.report._km import hr_forest_figure, km_figure, km_median, permutation_figure
+from mmrisk.report._tripod import render_tripod_report
+from mmrisk.report._tripod_checklist import TRIPOD_AI_ITEMS, TripodItem, tripod_checklist
+from mmrisk.report._tripod_data import (
+    FIGURE_SECTIONS,
+    SCORING_RULES,
+    AnalysisDescription,
+    ModelSpecification,
+    OutcomeDefinition,
+    Predictor,
+    Recalibration,
+    ReportCohort,
+    ReportData,
+    ReportFigure,
+    SampleSizeCheck,
+)
 
 __all__ = [
     "hr_forest_figure",
@@ -30,4 +47,19 @@ __all__ = [
     "plot_dependence",
     "plot_waterfall",
     "write_explanation",
+    "FIGURE_SECTIONS",
+    "SCORING_RULES",
+    "TRIPOD_AI_ITEMS",
+    "AnalysisDescription",
+    "ModelSpecification",
+    "OutcomeDefinition",
+    "Predictor",
+    "Recalibration",
+    "ReportCohort",
+    "ReportData",
+    "ReportFigure",
+    "SampleSizeCheck",
+    "TripodItem",
+    "render_tripod_report",
+    "tripod_checklist",
 ]
