@@ -10,10 +10,23 @@
 - :func:`bootstrap_metrics` -- percentile bootstrap intervals and paired differences;
 - :func:`cross_validate` -- fits each model on identical splits and returns a
   :class:`CVResult` (tidy metrics with scope ``cv``/``test``, differences, OOF predictions);
+- competing risks (outcome with integer ``event`` 0/1/2): :func:`aalen_johansen`,
+  :func:`cumulative_incidence_at`, :func:`gray_test`, :func:`cindex_wolbers`, :func:`cif_auc`,
+  :func:`cif_brier_scores`, :func:`cif_calibration`, :func:`cif_calibration_metrics`;
 - figures: :func:`plot_calibration`, :func:`plot_auc_over_time`, :func:`plot_brier_over_time`.
 """
 
 from mmrisk.evaluation._bootstrap import Predictions, ProgressCallback, bootstrap_metrics
+from mmrisk.evaluation._competing import (
+    aalen_johansen,
+    cif_auc,
+    cif_brier_scores,
+    cif_calibration,
+    cif_calibration_metrics,
+    cindex_wolbers,
+    cumulative_incidence_at,
+    gray_test,
+)
 from mmrisk.evaluation._cv import CVResult, cross_validate, predict_survival_at_own_time
 from mmrisk.evaluation._figures import plot_auc_over_time, plot_brier_over_time, plot_calibration
 from mmrisk.evaluation._metrics import (
@@ -36,15 +49,23 @@ __all__ = [
     "ProgressCallback",
     "SCHEMES",
     "Split",
+    "aalen_johansen",
     "bootstrap_metrics",
     "brier_scores",
     "calibration_curve",
     "calibration_metrics",
+    "cif_auc",
+    "cif_brier_scores",
+    "cif_calibration",
+    "cif_calibration_metrics",
     "cindex_harrell",
     "cindex_uno",
+    "cindex_wolbers",
     "compute_metrics",
     "cross_validate",
+    "cumulative_incidence_at",
     "d_calibration",
+    "gray_test",
     "integrated_brier_score",
     "make_splits",
     "metric_names",
