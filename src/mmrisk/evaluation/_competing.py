@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
+from sksurv.exceptions import NoComparablePairException
 from sksurv.metrics import concordance_index_censored
 
 from mmrisk.evaluation._checks import _check_times, _check_vector
@@ -346,13 +347,14 @@ def cindex_wolbers(y: Any, estimate: Any, *, tau: float | None = None) -> float:
     event = code == 1
     if tau is not None:
         event &= time <= tau
-    if not event.any() or np.all(t[event].max() >= t):
+    t[np.isinf(t)] = time.max() * 2.0 + 1.0
+    try:
+        return float(concordance_index_censored(event, t, risk)[0])
+    except NoComparablePairException:
         warnings.warn("cindex_wolbers: no comparable pair (no event of interest with a later "
                       "or competing-event partner); returning NaN.", EvaluationWarning,
                       stacklevel=2)
         return float("nan")
-    t[np.isinf(t)] = np.nextafter(time.max(), np.inf) * 2.0 + 1.0
-    return float(concordance_index_censored(event, t, risk)[0])
 
 
 def _weights(y_train: Any, y_test: Any) -> tuple[np.ndarray, np.ndarray, _CensoringKM]:

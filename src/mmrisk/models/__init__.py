@@ -28,6 +28,7 @@ from mmrisk.models._competing import (
     FineGray,
     check_competing_outcome,
     make_competing_model,
+    predict_cif_at,
 )
 from mmrisk.models._cox import DEFAULT_RIDGE_ALPHA, CoxPH, collinear_columns, cox_information
 from mmrisk.models._coxnet import CoxnetCV
@@ -67,5 +68,6 @@ __all__ = [
     "make_competing_model",
     "make_model",
     "model_size_bytes",
+    "predict_cif_at",
     "predict_survival_at",
 ]

@@ -29,6 +29,7 @@ Every model has ``fit(X, y)``, ``predict_cif(X, times)`` (CIF of cause 1, shape
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -39,6 +40,7 @@ from scipy import stats
 from sklearn.base import BaseEstimator, clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from sksurv.util import Surv
 
@@ -53,6 +55,7 @@ __all__ = [
     "FineGray",
     "check_competing_outcome",
     "make_competing_model",
+    "predict_cif_at",
 ]
 
 CAUSES = (1, 2)
@@ -135,6 +138,16 @@ def _aj_cif(grid: np.ndarray, cumhaz1: np.ndarray, cumhaz2: np.ndarray) -> np.nd
     return np.clip(np.cumsum(s_prev * p * share, axis=1), 0.0, 1.0)
 
 
+_HORIZON = [Interval(numbers.Real, 0, None, closed="neither"), None]
+_COX_CONSTRAINTS = {
+    "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+    "ties": [StrOptions({"efron", "breslow"})],
+    "n_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+    "tol": [Interval(numbers.Real, 0, None, closed="neither")],
+    "horizon": _HORIZON,
+}
+
+
 class _CompetingBase(BaseEstimator):
     """Shared prediction API: ``predict`` is the CIF of cause 1 at ``horizon``."""
 
@@ -192,6 +205,7 @@ class _CauseSpecific(_CompetingBase):
         self
             The fitted model.
         """
+        self._validate_params()
         code, time = check_competing_outcome(y)
         Xa = check_array(X, dtype=np.float64, ensure_min_samples=2)
         self._set_common(X, code, time, Xa.shape[1])
@@ -303,6 +317,8 @@ class CauseSpecificCoxPH(_CauseSpecific):
         Input column names, when ``X`` was a DataFrame.
     """
 
+    _parameter_constraints: dict = dict(_COX_CONSTRAINTS)
+
     def __init__(self, alpha: float = DEFAULT_RIDGE_ALPHA, *, ties: str = "efron",
                  n_iter: int = 100, tol: float = 1e-9, horizon: float | None = None) -> None:
         self.alpha = alpha
@@ -356,6 +372,8 @@ class CauseSpecificCoxnet(_CauseSpecific):
     n_features_in_ : int
         Number of input columns.
     """
+
+    _parameter_constraints: dict = {**CoxnetCV._parameter_constraints, "horizon": _HORIZON}
 
     def __init__(self, *, l1_ratio: float = 0.5, n_alphas: int = 50, alphas: Any = None,
                  alpha_min_ratio: float | str = "auto", penalty_factor: Any = None,
@@ -511,6 +529,8 @@ class FineGray(_CompetingBase):
         Input column names, when ``X`` was a DataFrame.
     """
 
+    _parameter_constraints: dict = dict(_COX_CONSTRAINTS)
+
     def __init__(self, alpha: float = DEFAULT_RIDGE_ALPHA, *, ties: str = "efron",
                  n_iter: int = 100, tol: float = 1e-9, horizon: float | None = None) -> None:
         self.alpha = alpha
@@ -518,12 +538,6 @@ class FineGray(_CompetingBase):
         self.n_iter = n_iter
         self.tol = tol
         self.horizon = horizon
-
-    def _check_params(self) -> None:
-        if self.ties not in ("efron", "breslow"):
-            raise ValueError(f"FineGray: ties must be 'efron' or 'breslow'; got {self.ties!r}.")
-        if not np.isscalar(self.alpha) or not float(self.alpha) >= 0:
-            raise ValueError(f"FineGray: alpha must be a number >= 0; got {self.alpha!r}.")
 
     def fit(self, X: Any, y: Any) -> FineGray:
         """Fit by Newton-Raphson (step halving), then the robust covariance.
@@ -545,7 +559,7 @@ class FineGray(_CompetingBase):
         mmrisk.exceptions.ModelFitError
             If there is no event of interest, or ``alpha`` is 0 with collinear columns.
         """
-        self._check_params()
+        self._validate_params()
         code, time = check_competing_outcome(y)
         Xa = check_array(X, dtype=np.float64, ensure_min_samples=2)
         self._set_common(X, code, time, Xa.shape[1])
@@ -659,6 +673,33 @@ class FineGray(_CompetingBase):
                 "p": 2.0 * stats.norm.sf(np.abs(coef / se)),
             })
         return table
+
+
+def predict_cif_at(model: Any, X: Any, times: Sequence[float]) -> np.ndarray:
+    """CIF of cause 1 at ``times`` from a fitted competing-risks model or its Pipeline.
+
+    The competing-risks counterpart of :func:`mmrisk.models.predict_survival_at`.
+
+    Parameters
+    ----------
+    model : fitted estimator, Pipeline or grid search
+        A fitted model of :data:`COMPETING_MODEL_KINDS`, possibly behind feature steps.
+    X : array-like of shape (n_samples, n_features)
+        Input of the model (raw features when ``model`` is a Pipeline).
+    times : sequence of float
+        Time points (months), e.g. the configured horizons.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_times)
+        Predicted CIF of the event of interest, in [0, 1], non-decreasing along each row.
+    """
+    while hasattr(model, "best_estimator_"):
+        model = model.best_estimator_
+    if isinstance(model, Pipeline):
+        X = model[:-1].transform(X) if len(model.steps) > 1 else X
+        model = model.steps[-1][1]
+    return model.predict_cif(X, times)
 
 
 def _inverse(matrix: np.ndarray) -> np.ndarray:
