@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sksurv.util import Surv
 
+from mmrisk.cohort._competing import competing_outcome
 from mmrisk.config import CohortSpec
 from mmrisk.conventions import CYTO_COLUMNS, MONTH_DAYS
 from mmrisk.registry import RegistryExtract, validate_extract
@@ -37,6 +38,8 @@ EXCLUSION_REASONS = {
 }
 # Cells with these error checks are unusable values: set to missing, counted.
 _BAD_VALUE_CHECKS = ("range", "unit", "code", "type")
+#: The competing-risks endpoint: progression (1) vs death without progression (2).
+COMPETING_ENDPOINT = "progression_cr"
 # Date-order errors on these tables concern the dates the cohort's clock is built from.
 _CLOCK_TABLES = ("patients", "transplants", "maintenance_episodes", "disease_events", "followup")
 _SUMMABLE_LABS = ["hemoglobin_g_L", "calcium_mmol_L", "creatinine_umol_L", "albumin_g_L",
@@ -56,7 +59,8 @@ class Cohort:
     data : pandas.DataFrame
         One row per included patient: ``patient_id``, ``site``, ``transplant_year``,
         ``lm_group`` (metadata), the feature columns, ``time`` (months from the landmark) and
-        ``event`` (bool).
+        ``event`` (bool; for the competing-risks endpoint ``progression_cr`` an integer code:
+        0 censored, 1 progression, 2 death without progression).
     features : list of str
         The feature columns of ``data`` (what a model may learn from).
     flow : pandas.DataFrame
@@ -100,7 +104,10 @@ class Cohort:
 
     @property
     def y(self) -> np.ndarray:
-        """Structured survival outcome (``event``, ``time``) for scikit-survival."""
+        """Structured outcome: (``event``, ``time``) for scikit-survival, or for the endpoint
+        ``progression_cr`` the competing-risks outcome (integer ``event`` 0/1/2, ``time``)."""
+        if self.spec.endpoint == COMPETING_ENDPOINT:
+            return competing_outcome(self.data["event"].to_numpy(), self.data["time"].to_numpy())
         return Surv.from_arrays(event=self.data["event"].to_numpy(bool),
                                 time=self.data["time"].to_numpy(float))
 
@@ -207,7 +214,7 @@ def _endpoint(clock: pd.DataFrame, spec: CohortSpec) -> tuple[pd.Series, pd.Seri
         end = end.where(end <= pd.Timestamp(spec.data_cut), pd.Timestamp(spec.data_cut))
     clinic_death = clock["death"].where(clock["death"] <= clock["last"].fillna(clock["death"]))
     first_bad = pd.concat([clock["prog"], clinic_death], axis=1).min(axis=1)
-    if spec.endpoint == "pfs":
+    if spec.endpoint in ("pfs", COMPETING_ENDPOINT):
         event = first_bad
     elif spec.endpoint == "ttp":
         event = clock["prog"]
@@ -219,6 +226,13 @@ def _endpoint(clock: pd.DataFrame, spec: CohortSpec) -> tuple[pd.Series, pd.Seri
         end = end.where(event.isna(), event)
     event = event.where(event <= end) if spec.endpoint != "os" else event
     return end, event, pd.concat([clock["prog"], clock["death"]], axis=1).min(axis=1)
+
+
+def _competing_codes(event_date: pd.Series, progression: pd.Series) -> np.ndarray:
+    """0 censored, 1 progression first (a progression on the day of death counts as
+    progression), 2 death without progression (a clinic death before any progression)."""
+    code = np.where(event_date.isna(), 0, 2)
+    return np.where(event_date.notna() & (progression == event_date), 1, code).astype(np.int64)
 
 
 def _eligibility(findings, pid, clock, spec, landmark, end, first_bad) -> _Exclusions:
@@ -442,6 +456,8 @@ def build_cohort(extract: RegistryExtract, spec: CohortSpec | None = None,
     data = pd.concat([data, feats], axis=1)
     data["time"] = np.round(time, 4)
     data["event"] = event
+    if spec.endpoint == COMPETING_ENDPOINT:
+        data["event"] = _competing_codes(event_date, clock["prog"])
     keep = ex.alive
     status = pd.DataFrame({
         "patient_id": pid.to_numpy(),

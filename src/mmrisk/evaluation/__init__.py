@@ -12,10 +12,23 @@
   :class:`CVResult` (tidy metrics with scope ``cv``/``test``, differences, OOF predictions);
 - :func:`survival_sample_size` -- Riley et al. minimum sample size of a survival model
   (:class:`SampleSizeResult`), with :func:`cox_snell_rsquared` and
-  :func:`event_rate_and_followup` for the inputs.
+  :func:`event_rate_and_followup` for the inputs;
+- competing risks (outcome with integer ``event`` 0/1/2): :func:`aalen_johansen`,
+  :func:`cumulative_incidence_at`, :func:`gray_test`, :func:`cindex_wolbers`, :func:`cif_auc`,
+  :func:`cif_brier_scores`, :func:`cif_calibration`, :func:`cif_calibration_metrics`.
 """
 
 from mmrisk.evaluation._bootstrap import Predictions, bootstrap_metrics
+from mmrisk.evaluation._competing import (
+    aalen_johansen,
+    cif_auc,
+    cif_brier_scores,
+    cif_calibration,
+    cif_calibration_metrics,
+    cindex_wolbers,
+    cumulative_incidence_at,
+    gray_test,
+)
 from mmrisk.evaluation._cv import CVResult, cross_validate, predict_survival_at_own_time
 from mmrisk.evaluation._metrics import (
     brier_scores,
@@ -45,17 +58,25 @@ __all__ = [
     "SampleSizeCriterion",
     "SampleSizeResult",
     "Split",
+    "aalen_johansen",
     "bootstrap_metrics",
     "brier_scores",
     "calibration_curve",
     "calibration_metrics",
+    "cif_auc",
+    "cif_brier_scores",
+    "cif_calibration",
+    "cif_calibration_metrics",
     "cindex_harrell",
     "cindex_uno",
+    "cindex_wolbers",
     "compute_metrics",
     "cox_snell_rsquared",
     "cross_validate",
+    "cumulative_incidence_at",
     "d_calibration",
     "event_rate_and_followup",
+    "gray_test",
     "integrated_brier_score",
     "make_splits",
     "metric_names",

@@ -8,7 +8,11 @@
   :class:`GridRandomSurvivalForest` is scikit-survival's random survival forest fitted on times
   rounded up to a grid (0.5 month), which bounds the size of the stored trees; boosting is
   scikit-survival's, unchanged.
-- :func:`hazard_ratios` (Cox-type models), :func:`model_size_bytes`,
+- competing risks (outcome: integer ``event`` 0/1/2 and ``time``; see
+  :func:`check_competing_outcome`): :class:`CauseSpecificCoxPH`, :class:`CauseSpecificCoxnet`,
+  :class:`FineGray`, built by :func:`make_competing_model` from :data:`COMPETING_MODEL_KINDS`;
+  each has ``predict_cif(X, times)``.
+- :func:`hazard_ratios` (Cox-type models, competing-risks models too), :func:`model_size_bytes`,
   :func:`predict_survival_at` (survival at horizons, shape (n_samples, n_horizons)).
 
 Every model follows the scikit-survival contract: ``fit(X, y)`` with ``y`` a structured
@@ -17,6 +21,15 @@ Every model follows the scikit-survival contract: ``fit(X, y)`` with ``y`` a str
 """
 
 from mmrisk.models._catalogue import MODEL_KINDS, MODEL_STEP, ModelKind, make_model, model_kind
+from mmrisk.models._competing import (
+    COMPETING_MODEL_KINDS,
+    CauseSpecificCoxnet,
+    CauseSpecificCoxPH,
+    FineGray,
+    check_competing_outcome,
+    make_competing_model,
+    predict_cif_at,
+)
 from mmrisk.models._cox import DEFAULT_RIDGE_ALPHA, CoxPH, collinear_columns, cox_information
 from mmrisk.models._coxnet import CoxnetCV
 from mmrisk.models._cv import EventStratifiedKFold, event_indicator
@@ -32,25 +45,32 @@ from mmrisk.models._summary import (
 )
 
 __all__ = [
+    "COMPETING_MODEL_KINDS",
     "DEFAULT_RIDGE_ALPHA",
     "HAZARD_RATIO_COLUMNS",
     "MODEL_KINDS",
     "MODEL_STEP",
+    "CauseSpecificCoxPH",
+    "CauseSpecificCoxnet",
     "CoxPH",
     "CoxnetCV",
     "EventStratifiedKFold",
+    "FineGray",
     "GridRandomSurvivalForest",
     "ModelKind",
     "SurvivalGridSearchCV",
+    "check_competing_outcome",
     "coarsen_times",
     "collinear_columns",
     "cox_information",
     "event_indicator",
     "final_estimator",
     "hazard_ratios",
+    "make_competing_model",
     "make_model",
     "model_kind",
     "model_size_bytes",
+    "predict_cif_at",
     "predict_survival_at",
     "split_model",
 ]

@@ -98,6 +98,8 @@ def hazard_ratios(model: Any, level: float = 0.95) -> pd.DataFrame:
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1); got {level!r}.")
     estimator = final_estimator(model)
+    if hasattr(estimator, "hazard_ratio_table"):  # competing-risks models (models._competing)
+        return estimator.hazard_ratio_table(level)
     if not isinstance(estimator, CoxPH | CoxnetCV):
         raise TypeError(
             "hazard ratios exist for the Cox-type catalogue models (kinds 'cox', 'staging', "
