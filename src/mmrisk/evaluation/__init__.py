@@ -10,10 +10,17 @@
 - :func:`bootstrap_metrics` -- percentile bootstrap intervals and paired differences;
 - :func:`cross_validate` -- fits each model on identical splits and returns a
   :class:`CVResult` (tidy metrics with scope ``cv``/``test``, differences, OOF predictions);
+- new cohorts: :func:`observed_expected` (O/E at horizons), :func:`decision_curve` (net
+  benefit, survival extension), :func:`calibration_curve_band`, :func:`subgroup_frame` /
+  :func:`subgroup_table` (per-subgroup C and O/E), :func:`centre_heterogeneity` and
+  :func:`random_effects_meta` (REML meta-analysis: pooled value, I^2, prediction interval).
 """
 
 from mmrisk.evaluation._bootstrap import Predictions, bootstrap_metrics
+from mmrisk.evaluation._calband import calibration_curve_band
 from mmrisk.evaluation._cv import CVResult, cross_validate, predict_survival_at_own_time
+from mmrisk.evaluation._decision import DECISION_CURVE_COLUMNS, DEFAULT_THRESHOLDS, decision_curve
+from mmrisk.evaluation._meta import MetaAnalysis, random_effects_meta
 from mmrisk.evaluation._metrics import (
     brier_scores,
     calibration_curve,
@@ -26,25 +33,47 @@ from mmrisk.evaluation._metrics import (
     metric_names,
     time_dependent_auc,
 )
+from mmrisk.evaluation._oe import observed_expected
 from mmrisk.evaluation._splits import SCHEMES, Split, make_splits
+from mmrisk.evaluation._subgroups import (
+    DEFAULT_SUBGROUPS,
+    SUBGROUP_COLUMNS,
+    CentreHeterogeneity,
+    centre_heterogeneity,
+    subgroup_frame,
+    subgroup_table,
+)
 
 __all__ = [
+    "DECISION_CURVE_COLUMNS",
+    "DEFAULT_SUBGROUPS",
+    "DEFAULT_THRESHOLDS",
+    "SUBGROUP_COLUMNS",
     "CVResult",
+    "CentreHeterogeneity",
+    "MetaAnalysis",
     "Predictions",
     "SCHEMES",
     "Split",
     "bootstrap_metrics",
     "brier_scores",
     "calibration_curve",
+    "calibration_curve_band",
+    "centre_heterogeneity",
     "calibration_metrics",
     "cindex_harrell",
     "cindex_uno",
     "compute_metrics",
     "cross_validate",
     "d_calibration",
+    "decision_curve",
     "integrated_brier_score",
     "make_splits",
     "metric_names",
+    "observed_expected",
     "predict_survival_at_own_time",
+    "random_effects_meta",
+    "subgroup_frame",
+    "subgroup_table",
     "time_dependent_auc",
 ]
