@@ -8,6 +8,8 @@
   :class:`GridRandomSurvivalForest` is scikit-survival's random survival forest fitted on times
   rounded up to a grid (0.5 month), which bounds the size of the stored trees; boosting is
   scikit-survival's, unchanged.
+- :class:`RecalibratedSurvival` / :func:`recalibrate`: a fitted model updated on a new cohort
+  (baseline, calibration intercept, or intercept and slope);
 - :func:`hazard_ratios` (Cox-type models), :func:`model_size_bytes`,
   :func:`predict_survival_at` (survival at horizons, shape (n_samples, n_horizons)).
 
@@ -22,6 +24,7 @@ from mmrisk.models._coxnet import CoxnetCV
 from mmrisk.models._cv import EventStratifiedKFold, event_indicator
 from mmrisk.models._forest import GridRandomSurvivalForest, coarsen_times
 from mmrisk.models._predict import predict_survival_at
+from mmrisk.models._recalibrate import RECALIBRATION_METHODS, RecalibratedSurvival, recalibrate
 from mmrisk.models._search import SurvivalGridSearchCV
 from mmrisk.models._summary import (
     HAZARD_RATIO_COLUMNS,
@@ -36,10 +39,12 @@ __all__ = [
     "HAZARD_RATIO_COLUMNS",
     "MODEL_KINDS",
     "MODEL_STEP",
+    "RECALIBRATION_METHODS",
     "CoxPH",
     "CoxnetCV",
     "EventStratifiedKFold",
     "GridRandomSurvivalForest",
+    "RecalibratedSurvival",
     "ModelKind",
     "SurvivalGridSearchCV",
     "coarsen_times",
@@ -52,5 +57,6 @@ __all__ = [
     "model_kind",
     "model_size_bytes",
     "predict_survival_at",
+    "recalibrate",
     "split_model",
 ]
