@@ -76,6 +76,7 @@ class MetaAnalysis:
         Returns
         -------
         dict
+            Field name to value.
         """
         return asdict(self)
 
@@ -154,6 +155,7 @@ def random_effects_meta(
     Returns
     -------
     MetaAnalysis
+        Pooled mean with its interval, tau^2, I^2, H^2, Q and the prediction interval.
     """
     if method not in ("REML", "DL"):
         raise MetricInputError(f"method must be 'REML' or 'DL'; got {method!r}.")

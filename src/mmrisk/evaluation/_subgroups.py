@@ -372,6 +372,7 @@ def centre_heterogeneity(
     Returns
     -------
     CentreHeterogeneity
+        Per-centre table and the meta-analysis (``.summary()`` on the C scale).
     """
     _check_bootstrap_args(n_bootstrap, confidence_level)
     event, time = _check_outcome(survival_test, "survival_test")

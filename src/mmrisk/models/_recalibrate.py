@@ -149,7 +149,8 @@ class RecalibratedSurvival(SurvivalAnalysisMixin, BaseEstimator):
 
         Returns
         -------
-        self : RecalibratedSurvival
+        RecalibratedSurvival
+            The fitted recalibration (``self``).
         """
         self._validate_params()
         event, time = check_array_survival(np.zeros((len(y), 1)), y)
@@ -192,10 +193,12 @@ class RecalibratedSurvival(SurvivalAnalysisMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input of the wrapped estimator.
 
         Returns
         -------
         ndarray of shape (n_samples,)
+            Recalibrated log cumulative hazard at ``reference_time_``.
         """
         check_is_fitted(self, "method_")
         lp = self._original_lp(self.estimator.predict_survival_function(X))
@@ -211,10 +214,12 @@ class RecalibratedSurvival(SurvivalAnalysisMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Input of the wrapped estimator.
 
         Returns
         -------
         ndarray of shape (n_samples,)
+            The wrapped estimator's ``predict``.
         """
         check_is_fitted(self, "method_")
         return np.asarray(self.estimator.predict(X), dtype=float)
@@ -246,8 +251,9 @@ class RecalibratedSurvival(SurvivalAnalysisMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of StepFunction of shape (n_samples,), or ndarray of shape
-        (n_samples, n_unique_times)
+        ndarray
+            StepFunction objects of shape (n_samples,), or values of shape
+            (n_samples, n_unique_times) with ``return_array=True``.
         """
         check_is_fitted(self, "method_")
         functions = self._survival_functions(X)
@@ -266,8 +272,9 @@ class RecalibratedSurvival(SurvivalAnalysisMixin, BaseEstimator):
 
         Returns
         -------
-        ndarray of StepFunction of shape (n_samples,), or ndarray of shape
-        (n_samples, n_unique_times)
+        ndarray
+            StepFunction objects of shape (n_samples,), or values of shape
+            (n_samples, n_unique_times) with ``return_array=True``.
         """
         functions = self.predict_survival_function(X)
         out = np.empty(len(functions), dtype=object)
