@@ -31,7 +31,7 @@ def test_contract_names():
     assert metric_names([12, 24]) == [
         "cindex_harrell", "cindex_uno", "auc_12m", "auc_24m", "brier_12m", "brier_24m", "ibs",
         "calib_slope_12m", "calib_slope_24m", "ici_12m", "ici_24m", "e50_12m", "e50_24m",
-        "e90_12m", "e90_24m", "dcal_pvalue",
+        "e90_12m", "e90_24m", "oe_12m", "oe_24m", "dcal_pvalue",
     ]  # fmt: skip
     with pytest.raises(MetricInputError, match="whole months"):
         metric_names([12.5])

@@ -15,10 +15,15 @@
   :func:`event_rate_and_followup` for the inputs;
 - competing risks (outcome with integer ``event`` 0/1/2): :func:`aalen_johansen`,
   :func:`cumulative_incidence_at`, :func:`gray_test`, :func:`cindex_wolbers`, :func:`cif_auc`,
-  :func:`cif_brier_scores`, :func:`cif_calibration`, :func:`cif_calibration_metrics`.
+  :func:`cif_brier_scores`, :func:`cif_calibration`, :func:`cif_calibration_metrics`;
+- new cohorts: :func:`observed_expected` (O/E at horizons), :func:`decision_curve` (net
+  benefit, survival extension), :func:`calibration_curve_band`, :func:`subgroup_frame` /
+  :func:`subgroup_table` (per-subgroup C and O/E), :func:`centre_heterogeneity` and
+  :func:`random_effects_meta` (REML meta-analysis: pooled value, I^2, prediction interval).
 """
 
 from mmrisk.evaluation._bootstrap import Predictions, bootstrap_metrics
+from mmrisk.evaluation._calband import calibration_curve_band
 from mmrisk.evaluation._competing import (
     aalen_johansen,
     cif_auc,
@@ -30,6 +35,8 @@ from mmrisk.evaluation._competing import (
     gray_test,
 )
 from mmrisk.evaluation._cv import CVResult, cross_validate, predict_survival_at_own_time
+from mmrisk.evaluation._decision import DECISION_CURVE_COLUMNS, DEFAULT_THRESHOLDS, decision_curve
+from mmrisk.evaluation._meta import MetaAnalysis, random_effects_meta
 from mmrisk.evaluation._metrics import (
     brier_scores,
     calibration_curve,
@@ -49,10 +56,25 @@ from mmrisk.evaluation._samplesize import (
     event_rate_and_followup,
     survival_sample_size,
 )
+from mmrisk.evaluation._oe import observed_expected
 from mmrisk.evaluation._splits import SCHEMES, Split, make_splits
+from mmrisk.evaluation._subgroups import (
+    DEFAULT_SUBGROUPS,
+    SUBGROUP_COLUMNS,
+    CentreHeterogeneity,
+    centre_heterogeneity,
+    subgroup_frame,
+    subgroup_table,
+)
 
 __all__ = [
+    "DECISION_CURVE_COLUMNS",
+    "DEFAULT_SUBGROUPS",
+    "DEFAULT_THRESHOLDS",
+    "SUBGROUP_COLUMNS",
     "CVResult",
+    "CentreHeterogeneity",
+    "MetaAnalysis",
     "Predictions",
     "SCHEMES",
     "SampleSizeCriterion",
@@ -62,6 +84,8 @@ __all__ = [
     "bootstrap_metrics",
     "brier_scores",
     "calibration_curve",
+    "calibration_curve_band",
+    "centre_heterogeneity",
     "calibration_metrics",
     "cif_auc",
     "cif_brier_scores",
@@ -77,10 +101,15 @@ __all__ = [
     "d_calibration",
     "event_rate_and_followup",
     "gray_test",
+    "decision_curve",
     "integrated_brier_score",
     "make_splits",
     "metric_names",
+    "observed_expected",
     "predict_survival_at_own_time",
     "survival_sample_size",
+    "random_effects_meta",
+    "subgroup_frame",
+    "subgroup_table",
     "time_dependent_auc",
 ]

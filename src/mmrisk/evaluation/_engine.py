@@ -25,6 +25,7 @@ from mmrisk.evaluation._checks import (
 )
 from mmrisk.evaluation._cox import _fit_cox
 from mmrisk.evaluation._ipcw import _CensoringKM
+from mmrisk.evaluation._oe import _batch_oe
 from mmrisk.evaluation._pairs import _auc_batch, _concordance_batch
 from mmrisk.exceptions import EvaluationWarning, MetricInputError
 
@@ -420,7 +421,7 @@ def _metric_names(horizons: np.ndarray) -> list[str]:
     labels = _horizon_labels(horizons)
     names = ["cindex_harrell", "cindex_uno"]
     names += [f"auc_{h}" for h in labels] + [f"brier_{h}" for h in labels] + ["ibs"]
-    for stem in ("calib_slope", "ici", "e50", "e90"):
+    for stem in ("calib_slope", "ici", "e50", "e90", "oe"):
         names += [f"{stem}_{h}" for h in labels]
     return names + ["dcal_pvalue"]
 
@@ -436,6 +437,7 @@ def _batch_all(d: _EvalData, W: np.ndarray, validity: _Validity) -> np.ndarray:
     ]
     calibration = _batch_calibration(d, W, validity.calibration)
     cols += [calibration[name] for name in ("calib_slope", "ici", "e50", "e90")]
+    cols.append(_batch_oe(d.event, d.time, d.surv_h, d.horizons, W, validity.horizons))
     if d.surv_own is None:
         cols.append(np.full((W.shape[0], 1), np.nan))
     else:

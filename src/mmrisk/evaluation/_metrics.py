@@ -320,7 +320,7 @@ def metric_names(horizons: Sequence[float]) -> list[str]:
     -------
     list of str
         ``cindex_harrell, cindex_uno, auc_<h>m..., brier_<h>m..., ibs, calib_slope_<h>m...,
-        ici_<h>m..., e50_<h>m..., e90_<h>m..., dcal_pvalue``.
+        ici_<h>m..., e50_<h>m..., e90_<h>m..., oe_<h>m..., dcal_pvalue``.
     """
     return _metric_names(_check_horizons(horizons))
 

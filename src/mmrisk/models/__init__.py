@@ -12,6 +12,8 @@
   :func:`check_competing_outcome`): :class:`CauseSpecificCoxPH`, :class:`CauseSpecificCoxnet`,
   :class:`FineGray`, built by :func:`make_competing_model` from :data:`COMPETING_MODEL_KINDS`;
   each has ``predict_cif(X, times)``.
+- :class:`RecalibratedSurvival` / :func:`recalibrate`: a fitted model updated on a new cohort
+  (baseline, calibration intercept, or intercept and slope);
 - :func:`hazard_ratios` (Cox-type models, competing-risks models too), :func:`model_size_bytes`,
   :func:`predict_survival_at` (survival at horizons, shape (n_samples, n_horizons)).
 
@@ -35,6 +37,7 @@ from mmrisk.models._coxnet import CoxnetCV
 from mmrisk.models._cv import EventStratifiedKFold, event_indicator
 from mmrisk.models._forest import GridRandomSurvivalForest, coarsen_times
 from mmrisk.models._predict import predict_survival_at
+from mmrisk.models._recalibrate import RECALIBRATION_METHODS, RecalibratedSurvival, recalibrate
 from mmrisk.models._search import SurvivalGridSearchCV
 from mmrisk.models._summary import (
     HAZARD_RATIO_COLUMNS,
@@ -52,11 +55,13 @@ __all__ = [
     "MODEL_STEP",
     "CauseSpecificCoxPH",
     "CauseSpecificCoxnet",
+    "RECALIBRATION_METHODS",
     "CoxPH",
     "CoxnetCV",
     "EventStratifiedKFold",
     "FineGray",
     "GridRandomSurvivalForest",
+    "RecalibratedSurvival",
     "ModelKind",
     "SurvivalGridSearchCV",
     "check_competing_outcome",
@@ -72,5 +77,6 @@ __all__ = [
     "model_size_bytes",
     "predict_cif_at",
     "predict_survival_at",
+    "recalibrate",
     "split_model",
 ]

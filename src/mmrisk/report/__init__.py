@@ -2,13 +2,15 @@
 
 - Cohorts: :func:`km_figure`, :func:`km_median`.
 - Models: :func:`hr_forest_figure`, :func:`permutation_figure`.
-- Evaluation: :func:`plot_calibration`, :func:`plot_auc_over_time`, :func:`plot_brier_over_time`.
+- Evaluation: :func:`plot_calibration`, :func:`plot_auc_over_time`, :func:`plot_brier_over_time`;
+  on a new cohort :func:`plot_decision_curves`, :func:`plot_calibration_band`.
 - Explanations: :func:`plot_bar`, :func:`plot_beeswarm`, :func:`plot_waterfall`,
   :func:`plot_dependence`, and :func:`write_explanation` (tables and figures in a folder).
 - The TRIPOD+AI report: :func:`render_tripod_report` turns a :class:`ReportData` into one
   self-contained HTML page; :func:`tripod_checklist` says which items it covers.
 """
 
+from mmrisk.report._decision import plot_calibration_band, plot_decision_curves
 from mmrisk.report._evaluation import plot_auc_over_time, plot_brier_over_time, plot_calibration
 from mmrisk.report._explain import (
     plot_bar,
@@ -44,6 +46,8 @@ __all__ = [
     "plot_beeswarm",
     "plot_brier_over_time",
     "plot_calibration",
+    "plot_calibration_band",
+    "plot_decision_curves",
     "plot_dependence",
     "plot_waterfall",
     "write_explanation",
