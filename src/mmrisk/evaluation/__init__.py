@@ -49,6 +49,7 @@ from mmrisk.evaluation._metrics import (
     metric_names,
     time_dependent_auc,
 )
+from mmrisk.evaluation._oe import observed_expected
 from mmrisk.evaluation._samplesize import (
     SampleSizeCriterion,
     SampleSizeResult,
@@ -56,7 +57,6 @@ from mmrisk.evaluation._samplesize import (
     event_rate_and_followup,
     survival_sample_size,
 )
-from mmrisk.evaluation._oe import observed_expected
 from mmrisk.evaluation._splits import SCHEMES, Split, make_splits
 from mmrisk.evaluation._subgroups import (
     DEFAULT_SUBGROUPS,
