@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
+from sklearn.utils.validation import check_is_fitted
 from sksurv.linear_model import CoxPHSurvivalAnalysis
 from sksurv.util import check_array_survival
 
@@ -265,6 +266,30 @@ class CoxPH(CoxPHSurvivalAnalysis):
         self.cov_ = _inverse(self.information_ + np.diag(alphas))
         self._warn_unreliable(Xa, names, converged)
         return self
+
+    def predict_survival_function(self, X: Any, return_array: bool = False) -> Any:
+        """Survival functions (Breslow baseline), as scikit-survival's.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Features.
+        return_array : bool, default=False
+            Values at ``unique_times_`` (computed for all rows at once) instead of step
+            functions.
+
+        Returns
+        -------
+        ndarray
+            Step functions of shape (n_samples,) or values of shape
+            (n_samples, n_unique_times).
+        """
+        if return_array:
+            from mmrisk.models._predict import breslow_survival_array
+
+            check_is_fitted(self, "coef_")
+            return breslow_survival_array(self._baseline_model, self.predict(X))
+        return super().predict_survival_function(X, return_array=False)
 
     def _fit_quietly(self, X: Any, y: Any) -> bool:
         """Run scikit-survival's fit; turn its failures into readable errors and warnings."""

@@ -280,6 +280,11 @@ class CoxnetCV(SurvivalAnalysisMixin, BaseEstimator):
             (n_samples, n_unique_times).
         """
         check_is_fitted(self)
+        if return_array:  # the same values without one step function per row
+            from mmrisk.models._predict import breslow_survival_array
+
+            baseline = self.estimator_._get_baseline_model(None)
+            return breslow_survival_array(baseline, self.estimator_.predict(X))
         return self.estimator_.predict_survival_function(X, return_array=return_array)
 
     @property
