@@ -6,7 +6,7 @@ core (:mod:`mmrisk.predict`) and what the pickled estimator needs.
 """
 
 from mmrisk.tracking._compare import RUN_TYPE_TAG, latest_leaderboard, lower_is_better
-from mmrisk.tracking._models import log_model, register_model
+from mmrisk.tracking._models import log_model, model_source, register_model
 from mmrisk.tracking._pyfunc import LoadedModel, MMRiskPyfunc, load_model, upgrade_meta
 from mmrisk.tracking._store import (
     DEFAULT_TRACKING_URI,
@@ -26,6 +26,7 @@ __all__ = [
     "load_model",
     "log_model",
     "lower_is_better",
+    "model_source",
     "register_model",
     "resolve_tracking_uri",
     "setup_experiment",

@@ -230,7 +230,10 @@ def _child_run(name: str, spec, config: ExperimentConfig, model: Any, cohort: Co
                 "profile": profile, "input_rules": input_rules(list(X.columns)),
                 "model_name": name, "model_kind": spec.kind,
                 "max_follow_up_months": float(np.max(y["time"])),
-                "cohort": tags.get("cohort_spec"), "mmrisk_version": __version__}
+                "cohort": tags.get("cohort_spec"), "mmrisk_version": __version__,
+                "outcome": ({"time": config.data.time, "event": config.data.event,
+                             "id_column": config.data.id_column}
+                            if tags.get("cohort_spec") is None else None)}
         model_uri = log_model(fitted, X, meta, seed=config.seed)
         value = cv.flat(name).get(config.tracking.select_metric, float("nan"))
         return run.info.run_id, model_uri, value
