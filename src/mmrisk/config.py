@@ -1,7 +1,7 @@
 """Experiment configs: pydantic models, validated on load with errors naming the file and key.
 
 A config is one YAML file with the blocks ``data``, ``cohort``, ``pipeline``, ``models``,
-``validation``, ``horizons``, ``tracking`` and ``seed`` (ARCHITECTURE.md "Contracts").
+``validation``, ``horizons``, ``tracking`` and ``seed`` (docs/architecture.md "Contracts").
 """
 
 from __future__ import annotations

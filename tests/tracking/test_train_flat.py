@@ -1,4 +1,4 @@
-"""Flat-table mode end to end (ARCHITECTURE.md "Flat analysis table"): GBSG2 as a CSV with a
+"""Flat-table mode end to end (docs/architecture.md "Flat analysis table"): GBSG2 as a CSV with a
 predefined train/test split, the passthrough pipeline, no R-ISS baseline. The logged test
 C-index must equal an independent scikit-survival Cox fitted on the same training rows."""
 
