@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import tempfile
 from importlib.metadata import version
 from pathlib import Path
@@ -17,7 +20,7 @@ from mlflow.tracking import MlflowClient
 from mmrisk.predict import predict_frame, synthetic_example
 from mmrisk.tracking._pyfunc import MMRiskPyfunc
 
-__all__ = ["log_model", "model_source", "register_model"]
+__all__ = ["log_model", "model_source", "register_model", "register_version"]
 
 #: What a served model needs; declared so MLflow does not infer the environment per model.
 _REQUIREMENTS = ("scikit-survival", "scikit-learn", "pandas", "xgboost")
@@ -81,6 +84,32 @@ def log_model(fitted: Any, X: pd.DataFrame, meta: dict, *, seed: int = 0) -> str
     return logged.model_uri
 
 
+def register_version(model_uri: str, name: str, tags: dict[str, str] | None = None) -> Any:
+    """``mlflow.register_model`` without its console lines (they go to the log instead).
+
+    Parameters
+    ----------
+    model_uri : str
+        The logged model.
+    name : str
+        Registered model name (created if absent).
+    tags : dict, optional
+        Version tags.
+
+    Returns
+    -------
+    mlflow.entities.model_registry.ModelVersion
+        The new version.
+    """
+    buffer = io.StringIO()
+    with contextlib.redirect_stderr(buffer), contextlib.redirect_stdout(buffer):
+        mv = mlflow.register_model(model_uri, name, tags=tags)
+    for line in buffer.getvalue().splitlines():
+        if line.strip():
+            logging.getLogger("mlflow").info(line.strip())
+    return mv
+
+
 def register_model(name: str, model_uri: str, run_id: str, metric: str, value: float,
                    fingerprint: str, higher_is_better: bool,
                    client: MlflowClient | None = None) -> dict[str, Any]:
@@ -111,7 +140,7 @@ def register_model(name: str, model_uri: str, run_id: str, metric: str, value: f
         ``name``, ``version``, ``alias`` (``champion`` or ``challenger``), ``run_id``.
     """
     client = client or MlflowClient()
-    mv = mlflow.register_model(model_uri, name)
+    mv = register_version(model_uri, name)
     client.set_model_version_tag(name, mv.version, "data_fingerprint", fingerprint)
     client.set_model_version_tag(name, mv.version, metric, repr(float(value)))
     try:

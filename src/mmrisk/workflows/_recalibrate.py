@@ -104,6 +104,7 @@ def recalibrate_model(model_uri: str, data_path: str | Path, method: str, *,
         load_model,
         log_model,
         model_source,
+        register_version,
         resolve_tracking_uri,
         using_store,
     )
@@ -133,7 +134,7 @@ def recalibrate_model(model_uri: str, data_path: str | Path, method: str, *,
                                        f"{method}", tags=tags) as run:
             mlflow.log_params({f"recal.{k}": v for k, v in summary.items()})
             logged = log_model(updated, ev.X, meta)
-        mv = mlflow.register_model(logged, source["name"], tags={
+        mv = register_version(logged, source["name"], tags={
             "parent_version": str(source["version"]), "recalibration_method": method,
             "data_fingerprint": ev.fingerprint})
     return RecalibrationResult(source["name"], int(mv.version), int(source["version"]), method,
