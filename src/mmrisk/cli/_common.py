@@ -45,6 +45,16 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code=code)
 
 
+def interrupted(e: BaseException, done: str) -> NoReturn:
+    """Exit after SIGINT/SIGTERM/SIGHUP with 128 + the signal number, saying what was cleaned."""
+    import signal
+
+    signum = getattr(e, "signum", signal.SIGINT)
+    err.print(f"[bold red]Interrupted[/] by {signal.Signals(signum).name}: {done}.",
+              highlight=False)
+    raise typer.Exit(code=128 + int(signum))
+
+
 def df_table(df: Any, title: str, max_rows: int = 60) -> Table:
     """A rich table of a DataFrame's first ``max_rows`` rows, cells as text."""
     table = Table(title=title, header_style="bold")

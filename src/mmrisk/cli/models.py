@@ -8,7 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from mmrisk.cli._common import DATA_HELP, MODEL_HELP, STORE_HELP, err, fail, out, progress_bars
+from mmrisk.cli._common import (
+    DATA_HELP,
+    MODEL_HELP,
+    STORE_HELP,
+    err,
+    fail,
+    interrupted,
+    out,
+    progress_bars,
+)
 from mmrisk.exceptions import MMRiskError
 
 
@@ -119,6 +128,8 @@ def score(
                       id_column=id_column, progress=tick)
     except MMRiskError as e:
         fail(str(e))
+    except KeyboardInterrupt as e:
+        interrupted(e, "nothing was written")
     counts = ", ".join(f"{res.counts.get(s, 0):,} {s}" for s in ("ok", "warning", "error"))
     out.print(f"Scored {res.n_rows:,} rows with {loaded.uri} ({counts}) in "
               f"{res.seconds:.1f} s → {res.out_path}")

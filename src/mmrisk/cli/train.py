@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mmrisk.cli._common import STORE_HELP, df_table, fail, out, progress_bars
+from mmrisk.cli._common import STORE_HELP, df_table, err, fail, interrupted, out, progress_bars
 from mmrisk.exceptions import MMRiskError
 
 
@@ -37,6 +37,8 @@ def train(
             result = run(cfg, tracking_uri=tracking_uri, experiment=experiment, progress=tick)
     except MMRiskError as e:
         fail(str(e))
+    except KeyboardInterrupt as e:
+        interrupted(e, "its MLflow runs are marked KILLED")
     reg = result.registered
     out.print(f"Parent run [bold]{result.parent_run_id}[/] in {result.tracking_uri} "
               f"(data fingerprint {result.data_fingerprint}).")
@@ -115,6 +117,11 @@ def compare(
     out.print(df_table(table, f"Leaderboard of run {facts['run_name']} "
                        f"(sorted by {metric}; ★ best; \\[lo, hi] = 95% bootstrap CI)"))
     out.print(f"Best: {facts['best_model']} (registered as {facts['registered_alias']}).")
+    newest = facts.get("newest_unfinished")
+    if newest:
+        err.print(f"[bold yellow]Note:[/] the newest train run, {newest['run_name']} "
+                  f"({newest['run_id']}), {newest['description']}; this is the latest finished "
+                  "one.", highlight=False)
 
 
 _EXT_SHOWN = ("ext_cindex_harrell", "ext_cindex_uno", "ext_ibs")

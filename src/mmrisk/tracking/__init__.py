@@ -13,11 +13,23 @@ from mmrisk.tracking._compare import (
 )
 from mmrisk.tracking._models import log_model, model_source, register_model, register_version
 from mmrisk.tracking._pyfunc import LoadedModel, MMRiskPyfunc, load_model, upgrade_meta
+from mmrisk.tracking._runs import (
+    describe_state,
+    mark_killed,
+    process_alive,
+    process_tags,
+    reap_dead_runs,
+    run_state,
+)
 from mmrisk.tracking._store import (
     DEFAULT_TRACKING_URI,
     artifact_root,
+    prepare_store,
+    relocate_store,
     resolve_tracking_uri,
     setup_experiment,
+    sqlite_path,
+    store_lock,
     using_store,
 )
 
@@ -27,16 +39,26 @@ __all__ = [
     "LoadedModel",
     "MMRiskPyfunc",
     "artifact_root",
+    "describe_state",
     "evaluation_runs",
     "latest_leaderboard",
     "load_model",
     "log_model",
     "lower_is_better",
+    "mark_killed",
     "model_source",
+    "prepare_store",
+    "process_alive",
+    "process_tags",
+    "reap_dead_runs",
     "register_model",
     "register_version",
+    "relocate_store",
     "resolve_tracking_uri",
+    "run_state",
     "setup_experiment",
+    "sqlite_path",
+    "store_lock",
     "upgrade_meta",
     "using_store",
 ]

@@ -1,6 +1,12 @@
-"""``mmrisk compare``: the leaderboard of the latest ``train`` run of an experiment."""
+"""``mmrisk compare``: the leaderboard of the latest finished ``train`` run of an experiment.
+
+Only FINISHED train runs are compared: a train that failed, was killed or is still running has
+a partial leaderboard. When the newest train run did not finish, the facts say so.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pandas as pd
 from mlflow.tracking import MlflowClient
@@ -48,17 +54,20 @@ def latest_leaderboard(uri: str, experiment: str, metric: str = "cv_cindex_uno"
         One row per model: ``model``, ``run_id``, each metric with ``_lo``/``_hi``.
     facts : dict
         The parent run: ``run_id``, ``run_name``, ``best_model``, ``registered_alias``,
-        ``data_fingerprint``.
+        ``data_fingerprint``; ``newest_unfinished`` is None, or, when the newest train run did
+        not finish (failed, killed, still running, process gone), its ``run_id``,
+        ``run_name``, ``state`` (:func:`mmrisk.tracking.run_state`) and ``description``.
+
+    Raises
+    ------
+    mmrisk.exceptions.MMRiskError
+        If the experiment has no finished train run (the message says what the newest did).
     """
     client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         raise MMRiskError(f"no experiment {experiment!r} in {uri}; run `mmrisk train` first")
-    parents = client.search_runs([exp.experiment_id], f"tags.`{RUN_TYPE_TAG}` = 'train'",
-                                 order_by=["attributes.start_time DESC"], max_results=1)
-    if not parents:
-        raise MMRiskError(f"experiment {experiment!r} has no train run yet")
-    parent = parents[0]
+    parent, unfinished = _latest_finished_train(client, exp.experiment_id, experiment)
     children = client.search_runs(
         [exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
     rows = []
@@ -84,8 +93,33 @@ def latest_leaderboard(uri: str, experiment: str, metric: str = "cv_cindex_uno"
     facts = {"run_id": parent.info.run_id, "run_name": parent.info.run_name,
              "best_model": parent.data.tags.get("best_model"),
              "registered_alias": parent.data.tags.get("registered_alias"),
-             "data_fingerprint": parent.data.tags.get("data_fingerprint")}
+             "data_fingerprint": parent.data.tags.get("data_fingerprint"),
+             "newest_unfinished": unfinished}
     return board, facts
+
+
+def _latest_finished_train(client: MlflowClient, exp_id: str, experiment: str
+                           ) -> tuple[Any, dict | None]:
+    """The newest FINISHED train run, and the newest train run when that one did not finish."""
+    from mmrisk.tracking._runs import describe_state, run_state
+
+    query = f"tags.`{RUN_TYPE_TAG}` = 'train'"
+    newest = client.search_runs([exp_id], query, order_by=["attributes.start_time DESC"],
+                                max_results=1)
+    if not newest:
+        raise MMRiskError(f"experiment {experiment!r} has no train run yet")
+    if newest[0].info.status == "FINISHED":
+        return newest[0], None
+    state = run_state(newest[0])
+    unfinished = {"run_id": newest[0].info.run_id, "run_name": newest[0].info.run_name,
+                  "state": state, "description": describe_state(state)}
+    finished = client.search_runs([exp_id], f"{query} and attributes.status = 'FINISHED'",
+                                  order_by=["attributes.start_time DESC"], max_results=1)
+    if not finished:
+        raise MMRiskError(f"experiment {experiment!r} has no finished train run: the newest, "
+                          f"{unfinished['run_name']} ({unfinished['run_id']}), "
+                          f"{unfinished['description']}")
+    return finished[0], unfinished
 
 
 def evaluation_runs(uri: str, experiment: str, model: str | None = None) -> pd.DataFrame:

@@ -20,6 +20,8 @@ from mlflow.tracking import MlflowClient
 from mmrisk.predict import predict_frame, synthetic_example
 from mmrisk.tracking._pyfunc import MMRiskPyfunc
 
+log = logging.getLogger(__name__)
+
 __all__ = ["log_model", "model_source", "register_model", "register_version"]
 
 #: What a served model needs; declared so MLflow does not infer the environment per model.
@@ -110,10 +112,48 @@ def register_version(model_uri: str, name: str, tags: dict[str, str] | None = No
     return mv
 
 
+def _incumbent(client: MlflowClient, name: str) -> tuple[Any, str | None]:
+    """The current champion and, when it does not count, why (its run or train did not finish).
+
+    A champion counts while its run and the run's parent (the ``train``) are FINISHED or still
+    RUNNING with a live (or remote) process; a champion from a train that failed, was killed
+    or whose process is gone does not.
+    """
+    from mmrisk.tracking._runs import describe_state, run_state
+
+    try:
+        champ = client.get_model_version_by_alias(name, "champion")
+    except mlflow.exceptions.MlflowException:
+        return None, None
+    if not champ.run_id:
+        return champ, None
+    try:
+        run = client.get_run(champ.run_id)
+        runs = [run]
+        parent = run.data.tags.get("mlflow.parentRunId")
+        if parent:
+            runs.append(client.get_run(parent))
+    except mlflow.exceptions.MlflowException:
+        return champ, None
+    for r in runs:
+        state = run_state(r)
+        if state not in ("FINISHED", "RUNNING"):
+            return None, (f"version {champ.version}'s run {r.info.run_id} "
+                          f"{describe_state(state)}")
+    return champ, None
+
+
 def register_model(name: str, model_uri: str, run_id: str, metric: str, value: float,
                    fingerprint: str, higher_is_better: bool,
                    client: MlflowClient | None = None) -> dict[str, Any]:
     """Register a model version; it becomes ``champion`` only if it beats the current one.
+
+    The gate is atomic: registering the version, reading the champion and moving the alias
+    happen under one lock of the store (:func:`mmrisk.tracking.store_lock`), so concurrent
+    trains end with the champion a serial order would have chosen, and version numbers follow
+    the order in which the gate was passed. A champion whose run or train did not finish
+    (failed, killed, process gone) does not count: the new version replaces it. The decision
+    is stored as the version tag ``mmrisk.gate``.
 
     Parameters
     ----------
@@ -137,24 +177,30 @@ def register_model(name: str, model_uri: str, run_id: str, metric: str, value: f
     Returns
     -------
     dict
-        ``name``, ``version``, ``alias`` (``champion`` or ``challenger``), ``run_id``.
+        ``name``, ``version``, ``alias`` (``champion`` or ``challenger``), ``run_id``, and
+        ``replaced_unfinished`` (why a champion that did not finish was replaced, or None).
     """
+    from mmrisk.tracking._store import store_lock
+
     client = client or MlflowClient()
-    mv = register_version(model_uri, name)
-    client.set_model_version_tag(name, mv.version, "data_fingerprint", fingerprint)
-    client.set_model_version_tag(name, mv.version, metric, repr(float(value)))
-    try:
-        champ = client.get_model_version_by_alias(name, "champion")
-    except mlflow.exceptions.MlflowException:
-        champ = None
-    alias = "champion"
-    if champ is not None:
-        same_data = champ.tags.get("data_fingerprint") == fingerprint
-        champ_value = float(champ.tags.get(metric, "nan"))
-        better = value > champ_value if higher_is_better else value < champ_value
-        alias = "champion" if same_data and better else "challenger"
-    client.set_registered_model_alias(name, alias, mv.version)
-    return {"name": name, "version": int(mv.version), "alias": alias, "run_id": run_id}
+    uri = getattr(client, "_registry_uri", None) or mlflow.get_registry_uri()
+    with store_lock(uri, f"champion.{name}"):
+        mv = register_version(model_uri, name)
+        client.set_model_version_tag(name, mv.version, "data_fingerprint", fingerprint)
+        client.set_model_version_tag(name, mv.version, metric, repr(float(value)))
+        champ, unfinished = _incumbent(client, name)
+        if unfinished:
+            log.warning("the champion of %s does not count: %s", name, unfinished)
+        alias = "champion"
+        if champ is not None:
+            same_data = champ.tags.get("data_fingerprint") == fingerprint
+            champ_value = float(champ.tags.get(metric, "nan"))
+            better = value > champ_value if higher_is_better else value < champ_value
+            alias = "champion" if same_data and better else "challenger"
+        client.set_registered_model_alias(name, alias, mv.version)
+        client.set_model_version_tag(name, mv.version, "mmrisk.gate", alias)
+    return {"name": name, "version": int(mv.version), "alias": alias, "run_id": run_id,
+            "replaced_unfinished": unfinished}
 
 
 def model_source(uri: str, tracking_uri: str | None = None) -> dict[str, Any]:

@@ -9,7 +9,10 @@
 - :func:`evaluate` -- ``evaluate``: a fixed model on a new cohort with outcomes (metrics with
   CIs, decision curves, subgroups, centre heterogeneity, figures, an MLflow run);
   :func:`recalibrate_model` -- ``recalibrate``: a registered update for a new setting.
-- :func:`serve` / :func:`ui` -- MLflow's model server and UI on 127.0.0.1, in the foreground.
+- :func:`serve` / :func:`ui` -- MLflow's model server and UI on 127.0.0.1, in the foreground;
+  :func:`server` -- ``server``: a team's tracking server (database backend, proxied artifacts).
+- :func:`interruptible` / :func:`kill_runs_on_interrupt` -- SIGTERM, SIGHUP and SIGINT unwind a
+  workflow (:class:`Interrupted`): temporary files removed, its MLflow runs marked KILLED.
 """
 
 from mmrisk.workflows._cohort import CohortFiles, write_cohort
@@ -21,12 +24,27 @@ from mmrisk.workflows._evaluate import (
 )
 from mmrisk.workflows._explain import ExplainResult, explain_input
 from mmrisk.workflows._input import ScoringInput, identifier_column, read_scoring_input
+from mmrisk.workflows._lifecycle import (
+    Interrupted,
+    interruptible,
+    kill_runs_on_interrupt,
+    signals_raise,
+)
 from mmrisk.workflows._recalibrate import RecalibrationResult, recalibrate_model
-from mmrisk.workflows._score import ScoreResult, drift_paths, score, score_chunk, write_drift
+from mmrisk.workflows._score import (
+    ScoreResult,
+    drift_paths,
+    remove_orphans,
+    score,
+    score_chunk,
+    write_drift,
+)
 from mmrisk.workflows._serve import (
     serve,
     serve_command,
     serve_env,
+    server,
+    server_command,
     ui,
     ui_command,
     wait_until_ready,
@@ -47,6 +65,7 @@ __all__ = [
     "EvaluationResult",
     "RecalibrationResult",
     "ExplainResult",
+    "Interrupted",
     "ScoreResult",
     "ScoringInput",
     "TrainResult",
@@ -56,9 +75,12 @@ __all__ = [
     "explain_input",
     "get_spark",
     "identifier_column",
+    "interruptible",
+    "kill_runs_on_interrupt",
     "leaderboard",
     "read_scoring_input",
     "recalibrate_model",
+    "remove_orphans",
     "score",
     "score_chunk",
     "score_file_spark",
@@ -67,6 +89,9 @@ __all__ = [
     "serve",
     "serve_command",
     "serve_env",
+    "server",
+    "server_command",
+    "signals_raise",
     "spark_score",
     "train",
     "ui",

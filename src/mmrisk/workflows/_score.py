@@ -4,14 +4,19 @@ The output (docs/architecture.md "Contracts") has one row per input row, in inpu
 identifier column if the input has one, ``status``, ``reason``, ``risk_score``, ``risk_group``,
 ``surv_<h>m`` per horizon and ``reason_1..3``. Rows are read and scored chunk by chunk (Parquet
 row batches, CSV chunks), so memory is bounded by the chunk size. The output is written to a
-temporary file in the same folder and renamed at the end, with the drift report
-(``<stem>.drift.md``, ``<stem>.drift.json``) beside it: an interrupted run leaves nothing.
+temporary file in the same folder (``.<name>.<pid>@<host>.tmp``) and renamed at the end, with
+the drift report (``<stem>.drift.md``, ``<stem>.drift.json``) beside it: an interrupted run
+leaves nothing. SIGTERM, SIGHUP and SIGINT unwind the run and remove the temporary files
+(:func:`mmrisk.workflows.interruptible`); those of a run killed outright (SIGKILL) are removed
+by the next run that writes the same output, once their process is gone.
 """
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
+import socket
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -32,8 +37,9 @@ from mmrisk.predict import (
 )
 from mmrisk.progress import Progress, report
 from mmrisk.workflows._input import ScoringInput, read_scoring_input
+from mmrisk.workflows._lifecycle import interruptible
 
-__all__ = ["ScoreResult", "score", "score_chunk"]
+__all__ = ["ScoreResult", "remove_orphans", "score", "score_chunk"]
 
 log = logging.getLogger(__name__)
 _OUT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
@@ -105,7 +111,7 @@ class _Writer:
 
     def __init__(self, path: Path, fmt: str, columns: list[str], id_column: str | None):
         self.path, self.fmt, self.columns, self.id_column = path, fmt, columns, id_column
-        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self.tmp = _tmp_path(path)
         self._pq: Any = None
         self._schema: Any = None
         self._started = False
@@ -148,6 +154,54 @@ class _Writer:
         finally:
             self._pq = None
             self.tmp.unlink(missing_ok=True)
+
+
+def _tmp_path(final: Path) -> Path:
+    """The temporary file of ``final`` written by this process."""
+    return final.with_name(f".{final.name}.{os.getpid()}@{socket.gethostname()}.tmp")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_orphans(out_path: str | Path) -> list[Path]:
+    """Remove the temporary files a killed ``score`` left beside ``out_path``.
+
+    A temporary file (``.<name>.<pid>@<host>.tmp`` of the output or of its drift reports) is
+    an orphan when its process, on this host, is gone; files of live processes and of other
+    hosts are kept.
+
+    Parameters
+    ----------
+    out_path : str or path-like
+        The scoring output file.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files removed.
+    """
+    out = Path(out_path)
+    host = socket.gethostname()
+    removed = []
+    for final in (out, *drift_paths(out)):
+        prefix = f".{final.name}."
+        for tmp in out.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+            pid, _, tmp_host = tmp.name[len(prefix):-len(".tmp")].partition("@")
+            if tmp_host == host and pid.isdigit() and not _pid_alive(int(pid)):
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+    if removed:
+        log.info("removed %d temporary file(s) of a killed run: %s", len(removed),
+                 ", ".join(p.name for p in removed))
+    return removed
 
 
 def _out_format(out_path: Path) -> str:
@@ -215,7 +269,7 @@ def _write_drift_tmp(report: DriftReport, out_path: Path) -> list[tuple[Path, Pa
     md, js = drift_paths(out_path)
     for final, text in ((md, report.to_markdown()),
                         (js, json.dumps(report.to_dict(), indent=2, allow_nan=False))):
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        tmp = _tmp_path(final)
         pairs.append((tmp, final))
         tmp.write_text(text, encoding="utf-8")
     return pairs
@@ -242,6 +296,7 @@ def _run(inp: ScoringInput, loaded: Any, writer: _Writer, *, chunk_size: int, re
     return counts, done, acc
 
 
+@interruptible
 def score(model: Any, data_path: str | Path, out_path: str | Path, *, chunk_size: int = 50_000,
           reasons: bool = True, id_column: str | None = None,
           progress: Progress | None = None, tracking_uri: str | None = None) -> ScoreResult:
@@ -280,6 +335,8 @@ def score(model: Any, data_path: str | Path, out_path: str | Path, *, chunk_size
     mmrisk.exceptions.MMRiskError
         If the model cannot be loaded, the input cannot be read or the output type is not
         supported; nothing is written.
+    mmrisk.workflows.Interrupted
+        On SIGINT, SIGTERM or SIGHUP; the temporary files are removed, nothing is written.
     """
     from mmrisk.tracking import load_model
 
@@ -294,6 +351,7 @@ def score(model: Any, data_path: str | Path, out_path: str | Path, *, chunk_size
                           "column; rename it or pass another --id-column")
     columns = ([inp.id_column] if inp.id_column else []) + columns
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    remove_orphans(out_path)
     writer = _Writer(out_path, fmt, columns, inp.id_column)
     pairs: list[tuple[Path, Path]] = []
     try:

@@ -38,8 +38,8 @@ from collections.abc import Mapping
 
 from mmrisk.exceptions import MMRiskError
 
-__all__ = ["LOOPBACK", "run_server", "serve", "serve_command", "serve_env", "ui", "ui_command",
-           "wait_until_ready"]
+__all__ = ["LOOPBACK", "run_server", "serve", "serve_command", "serve_env", "server",
+           "server_command", "ui", "ui_command", "wait_until_ready"]
 
 #: The only interface the server binds to.
 LOOPBACK = "127.0.0.1"
@@ -130,8 +130,9 @@ def _check_server_packages() -> None:
 
 
 def wait_until_ready(port: int, *, proc: subprocess.Popen | None = None,
-                     timeout: float = 120.0, interval: float = 0.25) -> float:
-    """Poll ``http://127.0.0.1:<port>/ping`` until it answers 200.
+                     timeout: float = 120.0, interval: float = 0.25, path: str = "/ping"
+                     ) -> float:
+    """Poll ``http://127.0.0.1:<port><path>`` until it answers 200.
 
     Parameters
     ----------
@@ -143,6 +144,8 @@ def wait_until_ready(port: int, *, proc: subprocess.Popen | None = None,
         Seconds to wait at most.
     interval : float, default=0.25
         Seconds between polls.
+    path : str, default="/ping"
+        The endpoint (``/ping`` of the model server, ``/health`` of the tracking server).
 
     Returns
     -------
@@ -155,10 +158,10 @@ def wait_until_ready(port: int, *, proc: subprocess.Popen | None = None,
         When ``proc`` exits first or after ``timeout`` seconds.
     """
     start = time.monotonic()
-    url = f"http://{LOOPBACK}:{port}/ping"
+    url = f"http://{LOOPBACK}:{port}{path}"
     while True:
         if proc is not None and proc.poll() is not None:
-            raise MMRiskError(f"the model server exited with code {proc.returncode} before "
+            raise MMRiskError(f"the server exited with code {proc.returncode} before "
                               "it was ready (see its log above)")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
@@ -167,7 +170,7 @@ def wait_until_ready(port: int, *, proc: subprocess.Popen | None = None,
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
             pass
         if time.monotonic() - start > timeout:
-            raise MMRiskError(f"the model server did not answer {url} within {timeout:.0f} s")
+            raise MMRiskError(f"the server did not answer {url} within {timeout:.0f} s")
         time.sleep(interval)
 
 
@@ -209,8 +212,12 @@ def serve(model_uri: str, port: int, host: str = LOOPBACK, *, tracking_uri: str 
     int
         The server's exit code (128 + signal number when it ended by a signal).
     """
+    from mmrisk.tracking import prepare_store
+
     cmd = serve_command(model_uri, port, host, workers=workers, timeout=timeout)
     _check_server_packages()
+    if tracking_uri:
+        prepare_store(tracking_uri)  # a copied local store is relocated before MLflow reads it
     return run_server(cmd, serve_env(tracking_uri), grace=grace)
 
 
@@ -306,5 +313,113 @@ def ui(tracking_uri: str, port: int = 5000, host: str = LOOPBACK, *, grace: floa
     int
         The server's exit code.
     """
+    from mmrisk.tracking import prepare_store
+
+    cmd = ui_command(tracking_uri, port, host)
+    prepare_store(tracking_uri)  # tables ready and a copied store relocated before MLflow reads
     env = {**os.environ, "MLFLOW_WORKERS": os.environ.get("MLFLOW_WORKERS", "1")}
-    return run_server(ui_command(tracking_uri, port, host), env, grace=grace)
+    return run_server(cmd, env, grace=grace)
+
+
+#: Database drivers a backend store URI needs, by URI scheme (``postgresql+psycopg2`` etc.).
+_DRIVERS = {"postgresql": ("psycopg2", "pip install 'mmrisk[server]' (psycopg2-binary)"),
+            "mysql": ("pymysql", "pip install pymysql and use mysql+pymysql://"),
+            "mssql": ("pyodbc", "pip install pyodbc")}
+
+
+def _check_backend(uri: str) -> None:
+    scheme = uri.split(":", 1)[0]
+    dialect, _, driver = scheme.partition("+")
+    if dialect not in _DRIVERS and dialect != "sqlite":
+        raise MMRiskError(f"backend store URI {uri.split('@')[-1]!r}: use a database URI "
+                          "(postgresql://USER@HOST:PORT/DB, mysql+pymysql://…, sqlite:///FILE)")
+    if dialect in _DRIVERS:
+        module, hint = _DRIVERS[dialect]
+        module = {"psycopg": "psycopg", "pg8000": "pg8000"}.get(driver, module)
+        if importlib.util.find_spec(module) is None:
+            raise MMRiskError(f"a {dialect} backend store needs the Python package {module} "
+                              f"({hint})")
+
+
+def server_command(backend_store_uri: str, artifacts_destination: str, port: int = 5000,
+                   host: str = LOOPBACK, *, workers: int = 4, app_name: str | None = None
+                   ) -> list[str]:
+    """The ``mlflow server`` command line of a team's tracking server.
+
+    The server keeps runs, metrics and the model registry in ``backend_store_uri`` and proxies
+    artifacts (``--serve-artifacts``): new experiments get ``mlflow-artifacts:/`` locations,
+    clients upload and download through the server, and the files go to
+    ``artifacts_destination``, a folder of the server (or an object store URI); clients never
+    see server paths.
+
+    Parameters
+    ----------
+    backend_store_uri : str
+        A database URI, e.g. ``postgresql://mlflow@db.example.org:5432/mlflow`` (PostgreSQL
+        needs ``psycopg2``: ``pip install 'mmrisk[server]'``).
+    artifacts_destination : str
+        A local folder (made absolute and created) or a URI (``s3://…``, ``gs://…``).
+    port : int, default=5000
+        TCP port.
+    host : str, default="127.0.0.1"
+        Interface to bind; anything but the loopback address exposes the server to the
+        network (put authentication in front of it: README, "Team deployment").
+    workers : int, default=4
+        Web-server worker processes.
+    app_name : str, optional
+        MLflow's ``--app-name``, e.g. ``basic-auth`` for its built-in authentication.
+
+    Returns
+    -------
+    list of str
+        The command, run with this interpreter.
+
+    Raises
+    ------
+    mmrisk.exceptions.MMRiskError
+        For a bad port or worker count, a URI that is not a database, or a missing driver.
+    """
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise MMRiskError(f"port must be an integer in 1..65535, got {port!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise MMRiskError(f"workers must be a positive integer, got {workers!r}")
+    _check_backend(backend_store_uri)
+    dest = str(artifacts_destination)
+    if "://" not in dest:
+        folder = os.path.abspath(os.path.expanduser(dest))
+        os.makedirs(folder, exist_ok=True)
+        dest = folder
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_store_uri,
+           "--serve-artifacts", "--artifacts-destination", dest, "--host", host,
+           "--port", str(port), "--workers", str(workers)]
+    if app_name:
+        cmd += ["--app-name", app_name]
+    return cmd
+
+
+def server(backend_store_uri: str, artifacts_destination: str, port: int = 5000,
+           host: str = LOOPBACK, *, workers: int = 4, app_name: str | None = None,
+           grace: float = 10.0) -> int:
+    """Run a team's MLflow tracking server in the foreground (see :func:`server_command`).
+
+    MLflow creates or migrates the backend database's tables once, at start-up, before it
+    answers requests; clients then use ``--tracking-uri http://HOST:PORT`` (or
+    ``MLFLOW_TRACKING_URI``). Signals are forwarded as for :func:`serve`.
+
+    Parameters
+    ----------
+    backend_store_uri, artifacts_destination, port, host, workers, app_name
+        See :func:`server_command`.
+    grace : float, default=10.0
+        Seconds between a forwarded signal and SIGKILL.
+
+    Returns
+    -------
+    int
+        The server's exit code (128 + signal number when it ended by a signal).
+    """
+    cmd = server_command(backend_store_uri, artifacts_destination, port, host, workers=workers,
+                         app_name=app_name)
+    env = dict(os.environ)
+    env.pop("MLFLOW_TRACKING_URI", None)  # the server is the store; it is nobody's client
+    return run_server(cmd, env, grace=grace)

@@ -44,10 +44,13 @@ from mmrisk.tracking import (
     RUN_TYPE_TAG,
     log_model,
     lower_is_better,
+    prepare_store,
+    process_tags,
     register_model,
     resolve_tracking_uri,
     setup_experiment,
 )
+from mmrisk.workflows._lifecycle import kill_runs_on_interrupt
 
 __all__ = ["TrainResult", "train", "leaderboard"]
 
@@ -258,6 +261,7 @@ def _log_explanations(fitted: Any, X: pd.DataFrame, config: ExperimentConfig, na
         mlflow.log_artifact(str(Path(tmp) / "global_importance.csv"), "shap")
 
 
+@kill_runs_on_interrupt
 def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
           experiment: str | None = None, progress: Progress | None = None,
           extract_path: str | None = None) -> TrainResult:
@@ -277,8 +281,16 @@ def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
     Returns
     -------
     TrainResult
+
+    Raises
+    ------
+    mmrisk.workflows.Interrupted
+        On SIGINT, SIGTERM or SIGHUP: temporary files are removed and the runs are marked
+        KILLED (:func:`mmrisk.workflows.kill_runs_on_interrupt`).
     """
     tick = progress or (lambda *_: None)
+    # The store is ready (tables migrated once, relocated if moved) before any work.
+    prepare_store(resolve_tracking_uri(tracking_uri, config.tracking.tracking_uri))
     cohort = load_cohort(config.data, config.cohort, extract_path)
     fingerprint = data_fingerprint(cohort)
     X, y = cohort.X, cohort.y
@@ -296,7 +308,7 @@ def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
     uri = resolve_tracking_uri(tracking_uri, config.tracking.tracking_uri)
     exp_id = setup_experiment(uri, experiment or config.tracking.experiment)
     tags = {"data_fingerprint": fingerprint, "config_hash": config_hash(config),
-            "git_commit": _git_commit(), "mmrisk_version": __version__}
+            "git_commit": _git_commit(), "mmrisk_version": __version__, **process_tags()}
     children, uris, values = {}, {}, {}
     # Scoring rebuilds the cohort of a registry extract with the same spec; a flat table has none.
     cohort_spec = (None if config.data.table and extract_path is None
