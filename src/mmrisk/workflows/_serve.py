@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -327,18 +328,31 @@ _DRIVERS = {"postgresql": ("psycopg2", "pip install 'mmrisk[server]' (psycopg2-b
             "mssql": ("pyodbc", "pip install pyodbc")}
 
 
-def _check_backend(uri: str) -> None:
-    scheme = uri.split(":", 1)[0]
+def _backend_uri(uri: str) -> str:
+    """Check a backend store URI's driver; name psycopg2 when only it is installed.
+
+    SQLAlchemy 2.1 maps ``postgresql://`` to psycopg 3; mmrisk's ``server`` extra installs
+    psycopg2, so a bare ``postgresql://`` becomes ``postgresql+psycopg2://`` unless psycopg 3
+    is installed.
+    """
+    scheme, sep, rest = uri.partition("://")
     dialect, _, driver = scheme.partition("+")
-    if dialect not in _DRIVERS and dialect != "sqlite":
-        raise MMRiskError(f"backend store URI {uri.split('@')[-1]!r}: use a database URI "
+    if not sep or (dialect not in _DRIVERS and dialect != "sqlite"):
+        shown = re.sub(r"//[^@/]*@", "//…@", uri)
+        raise MMRiskError(f"backend store URI {shown!r}: use a database URI "
                           "(postgresql://USER@HOST:PORT/DB, mysql+pymysql://…, sqlite:///FILE)")
+    if dialect == "postgresql" and not driver:
+        if importlib.util.find_spec("psycopg") is not None:
+            return uri
+        driver = "psycopg2"
+        uri = f"postgresql+psycopg2://{rest}"
     if dialect in _DRIVERS:
         module, hint = _DRIVERS[dialect]
-        module = {"psycopg": "psycopg", "pg8000": "pg8000"}.get(driver, module)
+        module = driver if driver in ("psycopg", "psycopg2", "pg8000", "pymysql") else module
         if importlib.util.find_spec(module) is None:
             raise MMRiskError(f"a {dialect} backend store needs the Python package {module} "
                               f"({hint})")
+    return uri
 
 
 def server_command(backend_store_uri: str, artifacts_destination: str, port: int = 5000,
@@ -356,7 +370,8 @@ def server_command(backend_store_uri: str, artifacts_destination: str, port: int
     ----------
     backend_store_uri : str
         A database URI, e.g. ``postgresql://mlflow@db.example.org:5432/mlflow`` (PostgreSQL
-        needs ``psycopg2``: ``pip install 'mmrisk[server]'``).
+        needs ``psycopg2``: ``pip install 'mmrisk[server]'``; a bare ``postgresql://`` is
+        given the ``psycopg2`` driver unless psycopg 3 is installed).
     artifacts_destination : str
         A local folder (made absolute and created) or a URI (``s3://…``, ``gs://…``).
     port : int, default=5000
@@ -383,7 +398,7 @@ def server_command(backend_store_uri: str, artifacts_destination: str, port: int
         raise MMRiskError(f"port must be an integer in 1..65535, got {port!r}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise MMRiskError(f"workers must be a positive integer, got {workers!r}")
-    _check_backend(backend_store_uri)
+    backend_store_uri = _backend_uri(backend_store_uri)
     dest = str(artifacts_destination)
     if "://" not in dest:
         folder = os.path.abspath(os.path.expanduser(dest))
