@@ -17,7 +17,9 @@ database so that concurrent processes do it one at a time:
    mlflow/mlflow#3144). The store's artifacts live in the folder ``artifacts`` beside the
    database (:func:`artifact_root`); when the store has been copied or moved, the locations
    still under the old ``artifacts`` folder are rewritten to the new one, so a copied
-   ``mlruns/`` reads and writes its own files and works after the original is gone. The rewrite
+   ``mlruns/`` reads and writes its own files and works after the original is gone. (MLflow
+   also caches artifact repositories by run id for the life of a process; switching stores
+   with :func:`using_store` or :func:`setup_experiment` clears that cache.) The rewrite
    touches only locations that start with an old ``.../artifacts`` root of an experiment of this
    store; anything stored elsewhere (another artifact root, S3, a server) is left alone.
 
@@ -383,6 +385,8 @@ def setup_experiment(uri: str, experiment: str) -> str:
     from mmrisk.tracking._runs import reap_dead_runs
 
     prepare_store(uri)
+    if uri != mlflow.get_tracking_uri():
+        _forget_artifact_repos()
     mlflow.set_tracking_uri(uri)
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:
@@ -399,6 +403,19 @@ def setup_experiment(uri: str, experiment: str) -> str:
     mlflow.set_experiment(experiment_id=exp_id)  # nested (child) runs go here too
     reap_dead_runs(uri, exp_id)
     return exp_id
+
+
+def _forget_artifact_repos() -> None:
+    """Drop MLflow's process-wide cache of artifact repositories.
+
+    MLflow caches a run's artifact repository by run id alone, not by store: a process that
+    used a store and then a copy of it (same run ids) would keep writing into the first.
+    """
+    from mlflow.tracking._tracking_service import utils
+
+    cache = getattr(utils, "_artifact_repos_cache", None)
+    if cache is not None:
+        cache.clear()
 
 
 @contextmanager
@@ -419,6 +436,8 @@ def using_store(uri: str) -> Iterator[str]:
     """
     prepare_store(uri)
     old_tracking, old_registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    if uri != old_tracking:
+        _forget_artifact_repos()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:

@@ -348,7 +348,7 @@ def _backend_uri(uri: str) -> str:
         uri = f"postgresql+psycopg2://{rest}"
     if dialect in _DRIVERS:
         module, hint = _DRIVERS[dialect]
-        module = driver if driver in ("psycopg", "psycopg2", "pg8000", "pymysql") else module
+        module = {"mysqldb": "MySQLdb"}.get(driver, driver) or module
         if importlib.util.find_spec(module) is None:
             raise MMRiskError(f"a {dialect} backend store needs the Python package {module} "
                               f"({hint})")
