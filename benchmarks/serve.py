@@ -16,9 +16,9 @@ keep-alive connection each), requests are sent until ``--max-requests`` have bee
 ``--seconds`` have passed, whichever comes first (a few warm-up requests are not counted). Every
 answer must be HTTP 200 with one prediction per row. Reported per cell: requests, requests per
 second, rows per second, p50 and p99 latency (ms). Memory: the peak of the summed resident set
-of the server's process tree (sampled every 50 ms) and the sum of each process's own peak
-(``VmHWM``, an upper bound). The clients run in this process, on the same machine: on a small
-machine they compete with the server for CPU, so the figures are a lower bound.
+of the server's process tree (sampled every 50 ms) and each process's own peak (``VmHWM``).
+The clients run in this process, on the same machine: on a small machine they compete with the
+server for CPU, so the figures are a lower bound.
 """
 
 from __future__ import annotations
@@ -118,17 +118,21 @@ class _Memory(threading.Thread):
             self.peak = max(self.peak, total)
             time.sleep(0.05)
 
-    def hwm(self) -> int:
-        """Sum of each live process's own peak RSS (VmHWM), bytes."""
-        total = 0
+    def hwm(self) -> dict[str, int]:
+        """Each live process's own peak RSS (VmHWM, bytes), by a short name of its command."""
+        peaks = {}
         for p in self._tree():
             try:
+                cmd = " ".join(p.cmdline())
+                name = ("uvicorn worker" if "uvicorn" in cmd or "multiprocessing" in cmd
+                        else "mlflow models serve" if "mlflow" in cmd and "-m" in cmd
+                        else "mmrisk serve" if "mmrisk" in cmd else cmd[:40])
                 for line in Path(f"/proc/{p.pid}/status").read_text().splitlines():
                     if line.startswith("VmHWM:"):
-                        total += int(line.split()[1]) * 1024
+                        peaks[f"{name} ({p.pid})"] = int(line.split()[1]) * 1024
             except (OSError, psutil.NoSuchProcess):
                 continue
-        return total
+        return peaks
 
 
 def _client(port: int, body: bytes, n_rows: int, stop_at: float, budget: list[int],
@@ -250,12 +254,12 @@ def main() -> None:
             print(f"| {r['rows']} | {r['clients']} | {r['requests']} | {r['req_per_s']:.1f} | "
                   f"{r['rows_per_s']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |")
         print(f"peak memory of the server's process tree: {memory.peak / 2**20:.0f} MB summed "
-              f"RSS (sampled); {hwm / 2**20:.0f} MB summed per-process peaks (VmHWM); "
-              f"{len(memory.pids)} processes")
+              f"RSS (sampled); per-process peaks (VmHWM): "
+              + ", ".join(f"{k} {v / 2**20:.0f} MB" for k, v in hwm.items()))
         if args.json:
             args.json.write_text(json.dumps({"model": model, "ready_seconds": ready,
                                              "cells": results, "peak_rss_bytes": memory.peak,
-                                             "sum_vmhwm_bytes": hwm}, indent=2))
+                                             "vmhwm_bytes": hwm}, indent=2))
 
 
 if __name__ == "__main__":
