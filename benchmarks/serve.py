@@ -124,9 +124,10 @@ class _Memory(threading.Thread):
         for p in self._tree():
             try:
                 cmd = " ".join(p.cmdline())
-                name = ("uvicorn worker" if "uvicorn" in cmd or "multiprocessing" in cmd
-                        else "mlflow models serve" if "mlflow" in cmd and "-m" in cmd
-                        else "mmrisk serve" if "mmrisk" in cmd else cmd[:40])
+                name = ("mmrisk serve" if "mmrisk.cli" in cmd
+                        else "uvicorn worker" if "uvicorn" in cmd or "multiprocessing" in cmd
+                        else "mlflow models serve" if "mlflow models serve" in cmd
+                        else cmd[:40])
                 for line in Path(f"/proc/{p.pid}/status").read_text().splitlines():
                     if line.startswith("VmHWM:"):
                         peaks[f"{name} ({p.pid})"] = int(line.split()[1]) * 1024
