@@ -165,6 +165,10 @@ class ModelSpec(_Strict):
     grid: dict[str, list[Any]] | None = None
 
 
+#: Validation schemes with one development/test split: the logged model is the development fit.
+HOLDOUT_SCHEMES = ("temporal", "predefined")
+
+
 class ValidationSpec(_Strict):
     """Resampling: repeated stratified K-fold (default 5 x 2), temporal, by site or predefined.
 
@@ -256,6 +260,12 @@ class ExperimentConfig(_Strict):
         MLflow experiment, registered model and selection metric.
     explain : ExplainSpec, default=ExplainSpec()
         Global SHAP explanations.
+    final_fit : {"development", "all"} or None, default=None
+        The rows the logged and registered model is fitted on. ``None``: the development
+        (training) rows for the single-split holdout schemes ``temporal`` and ``predefined``,
+        so the model is the one its ``test_`` metrics describe; every row for ``kfold`` and
+        ``by_site``. ``"all"`` refits a holdout scheme's model on every row (the run then says
+        that its test metrics describe the development fit).
     """
 
     name: str = "default"
@@ -269,6 +279,7 @@ class ExperimentConfig(_Strict):
     horizons: list[int] = Field(default_factory=lambda: [12, 24, 36, 60])
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     explain: ExplainSpec = Field(default_factory=ExplainSpec)
+    final_fit: Literal["development", "all"] | None = None
 
     @field_validator("horizons")
     @classmethod
@@ -284,6 +295,10 @@ class ExperimentConfig(_Strict):
         if self.baseline is not None and self.baseline not in self.models:
             raise ValueError(f"baseline {self.baseline!r} is not one of the models "
                              f"({', '.join(self.models)})")
+        if self.final_fit == "development" and self.validation.scheme not in HOLDOUT_SCHEMES:
+            raise ValueError(f"final_fit: development needs a single holdout split (scheme "
+                             f"{' or '.join(HOLDOUT_SCHEMES)}); scheme "
+                             f"{self.validation.scheme!r} has no one development set")
         return self
 
 
