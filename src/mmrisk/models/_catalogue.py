@@ -20,6 +20,7 @@ from mmrisk.models._coxnet import CoxnetCV
 from mmrisk.models._cv import EventStratifiedKFold
 from mmrisk.models._forest import GridRandomSurvivalForest
 from mmrisk.models._search import SurvivalGridSearchCV
+from mmrisk.models._xgb import XGBAFT, XGBCox
 
 __all__ = ["ModelKind", "MODEL_KINDS", "MODEL_STEP", "make_model", "model_kind"]
 
@@ -115,6 +116,20 @@ _KINDS = (
         estimator=GradientBoostingSurvivalAnalysis,
         defaults={"learning_rate": 0.05, "n_estimators": 200, "min_samples_leaf": 10},
         fixed={"loss": "coxph"},
+        managed={"random_state": "seed"},
+    ),
+    ModelKind(
+        name="xgb_cox",
+        description="Gradient-boosted Cox model on XGBoost (survival:cox); Breslow baseline.",
+        estimator=XGBCox,
+        defaults={"n_estimators": 200, "learning_rate": 0.05, "max_depth": 2, "subsample": 0.8},
+        managed={"random_state": "seed"},
+    ),
+    ModelKind(
+        name="xgb_aft",
+        description="Gradient-boosted accelerated failure time model on XGBoost (survival:aft).",
+        estimator=XGBAFT,
+        defaults={"n_estimators": 200, "learning_rate": 0.05, "max_depth": 2, "subsample": 0.8},
         managed={"random_state": "seed"},
     ),
     ModelKind(
@@ -316,8 +331,8 @@ def make_model(
     Parameters
     ----------
     kind : str
-        A key of :data:`MODEL_KINDS`: ``'cox'``, ``'coxnet'``, ``'rsf'``, ``'gbsa'`` or
-        ``'staging'``.
+        A key of :data:`MODEL_KINDS`: ``'cox'``, ``'coxnet'``, ``'rsf'``, ``'gbsa'``,
+        ``'xgb_cox'``, ``'xgb_aft'`` or ``'staging'``.
     pipeline : str or sklearn.pipeline.Pipeline, default=None
         Feature pipeline: a name or path for :func:`mmrisk.features.build_pipeline`, or a
         Pipeline of transformers (cloned). ``None`` uses the kind's default (``'default'``;
