@@ -132,7 +132,7 @@ def test_aft_survival_is_the_fitted_distribution(distribution, cox_data):
     # The likelihood XGBoost optimises, as it reports it while training a booster with the
     # estimator's own parameters (the same trees), is the one of this distribution and scale.
     event, time = y["event"], y["time"]
-    dmat = xgb.QuantileDMatrix(
+    dmat = xgb.DMatrix(
         X.to_numpy(dtype=np.float32), label_lower_bound=time,
         label_upper_bound=np.where(event, time, np.inf),
     )

@@ -97,6 +97,10 @@ class _XGBSurvival(SurvivalAnalysisMixin, BaseEstimator):
             params["nthread"] = int(self.n_jobs)
         return params
 
+    def _nthread(self) -> int:
+        """Threads for XGBoost: ``n_jobs``, or -1 (XGBoost's default) when it is ``None``."""
+        return -1 if self.n_jobs is None else int(self.n_jobs)
+
     def _seed(self) -> int:
         if isinstance(self.random_state, numbers.Integral):
             return int(self.random_state)
@@ -114,7 +118,7 @@ class _XGBSurvival(SurvivalAnalysisMixin, BaseEstimator):
         else:
             fit_idx, val_idx = _inner_split(event, float(self.validation_fraction), seed)
             dfit = self._matrix(X[fit_idx], event[fit_idx], time[fit_idx])
-            dval = self._matrix(X[val_idx], event[val_idx], time[val_idx], ref=dfit)
+            dval = self._matrix(X[val_idx], event[val_idx], time[val_idx])
             booster = xgb.train(
                 params,
                 dfit,
@@ -168,7 +172,8 @@ class _XGBSurvival(SurvivalAnalysisMixin, BaseEstimator):
         """
         check_is_fitted(self, "booster_")
         Xa = validate_data(self, X, dtype=np.float32, ensure_all_finite="allow-nan", reset=False)
-        contribs = self.booster_.predict(xgb.DMatrix(Xa, missing=np.nan), pred_contribs=True)
+        data = xgb.DMatrix(Xa, missing=np.nan, nthread=self._nthread())
+        contribs = self.booster_.predict(data, pred_contribs=True)
         return self._risk_sign * np.asarray(contribs, dtype=np.float64)
 
     def __sklearn_tags__(self):  # noqa: D105 - sklearn's estimator tags
@@ -310,12 +315,11 @@ class XGBCox(_XGBSurvival):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def _matrix(self, X: np.ndarray, event: np.ndarray, time: np.ndarray, ref: Any = None) -> Any:
+    def _matrix(self, X: np.ndarray, event: np.ndarray, time: np.ndarray) -> Any:
         # A censored time is negated; a censoring at time 0 must stay negative (-0.0 is not).
         tiny = np.finfo(np.float32).tiny
         label = np.where(event, time, -np.maximum(time, tiny)).astype(np.float32)
-        return xgb.QuantileDMatrix(X, label=label, max_bin=int(self.max_bin), ref=ref,
-                                   missing=np.nan)
+        return xgb.DMatrix(X, label=label, missing=np.nan, nthread=self._nthread())
 
     def fit(self, X: Any, y: Any) -> XGBCox:
         """Fit the trees, then Breslow's baseline hazard on the training margins.
@@ -592,12 +596,12 @@ class XGBAFT(_XGBSurvival):
         params["aft_loss_distribution_scale"] = float(self.aft_loss_distribution_scale)
         return params
 
-    def _matrix(self, X: np.ndarray, event: np.ndarray, time: np.ndarray, ref: Any = None) -> Any:
+    def _matrix(self, X: np.ndarray, event: np.ndarray, time: np.ndarray) -> Any:
         lower = time.astype(np.float32)
         upper = np.where(event, time, np.inf).astype(np.float32)
-        return xgb.QuantileDMatrix(
-            X, label_lower_bound=lower, label_upper_bound=upper, max_bin=int(self.max_bin),
-            ref=ref, missing=np.nan,
+        return xgb.DMatrix(
+            X, label_lower_bound=lower, label_upper_bound=upper, missing=np.nan,
+            nthread=self._nthread(),
         )
 
     def fit(self, X: Any, y: Any) -> XGBAFT:
