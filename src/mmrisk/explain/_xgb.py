@@ -36,6 +36,7 @@ def is_xgboost_model(estimator: Any) -> bool:
     Returns
     -------
     bool
+        ``True`` for :class:`~mmrisk.models.XGBCox` and :class:`~mmrisk.models.XGBAFT`.
     """
     return isinstance(estimator, XGBCox | XGBAFT)
 
@@ -92,7 +93,18 @@ class XGBoostShap:
             )
 
     def __call__(self, Z: Any) -> np.ndarray:
-        """SHAP values of the model input rows ``Z``: (n_samples, n_columns)."""
+        """SHAP values of the risk score.
+
+        Parameters
+        ----------
+        Z : array-like of shape (n_samples, n_columns)
+            Model input rows (the feature pipeline's output).
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_columns)
+            One value per column; ``base_value`` plus a row's sum is its risk score.
+        """
         if self._explainer is None:
             Z = as_model_input(self._estimator, Z)
             return self._estimator.predict_risk_contributions(Z)[:, :-1]

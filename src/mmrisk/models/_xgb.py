@@ -264,7 +264,8 @@ class XGBCox(_XGBSurvival):
 
     See Also
     --------
-    XGBAFT, sksurv.ensemble.GradientBoostingSurvivalAnalysis
+    XGBAFT : The accelerated failure time model on the same trees.
+    sksurv.ensemble.GradientBoostingSurvivalAnalysis : The same model; quadratic in the cohort.
 
     Examples
     --------
@@ -361,6 +362,7 @@ class XGBCox(_XGBSurvival):
         Returns
         -------
         ndarray of shape (n_samples,)
+            ``f(x)``, up to a constant that the baseline hazard absorbs.
         """
         return self._margin(X)
 
@@ -404,7 +406,13 @@ class XGBCox(_XGBSurvival):
 
     @property
     def unique_times_(self) -> np.ndarray:
-        """Distinct training times (event or censoring), ascending."""
+        """Distinct training times (event or censoring), ascending.
+
+        Returns
+        -------
+        ndarray of shape (n_unique_times,)
+            Where ``return_array=True`` evaluates the functions.
+        """
         check_is_fitted(self, "baseline_")
         return self.baseline_.unique_times_
 
@@ -437,11 +445,28 @@ class AFTSurvivalFunction:
 
     @property
     def domain(self) -> tuple[float, float]:
-        """``(0, inf)``: every non-negative time."""
+        """Times at which the function is defined.
+
+        Returns
+        -------
+        tuple of float
+            ``(0, inf)``: every non-negative time.
+        """
         return (0.0, np.inf)
 
     def __call__(self, t: Any) -> np.ndarray:
-        """The function at times ``t`` (array-like, >= 0)."""
+        """Evaluate the function.
+
+        Parameters
+        ----------
+        t : array-like
+            Times >= 0.
+
+        Returns
+        -------
+        ndarray
+            ``S(t)`` (or ``H(t)``), of the shape of ``t``.
+        """
         t = np.asarray(t, dtype=float)
         if np.any(t < 0):
             raise ValueError(f"times must be >= 0; got {t.min()!r}.")
@@ -540,7 +565,8 @@ class XGBAFT(_XGBSurvival):
 
     See Also
     --------
-    XGBCox, AFTSurvivalFunction
+    XGBCox : The Cox model on the same trees.
+    AFTSurvivalFunction : The survival function of one patient.
     """
 
     _objective = "survival:aft"
@@ -648,6 +674,7 @@ class XGBAFT(_XGBSurvival):
         Returns
         -------
         ndarray of shape (n_samples,)
+            ``-f(x)``.
         """
         return -self._margin(X)
 
@@ -662,6 +689,7 @@ class XGBAFT(_XGBSurvival):
         Returns
         -------
         ndarray of shape (n_samples,)
+            ``f(x)``, in log months.
         """
         return self._margin(X)
 
