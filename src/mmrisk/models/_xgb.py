@@ -176,7 +176,8 @@ class _XGBSurvival(SurvivalAnalysisMixin, BaseEstimator):
         contribs = self.booster_.predict(data, pred_contribs=True)
         return self._risk_sign * np.asarray(contribs, dtype=np.float64)
 
-    def __sklearn_tags__(self):  # noqa: D105 - sklearn's estimator tags
+    def __sklearn_tags__(self):
+        """scikit-learn's estimator tags: missing values are allowed (XGBoost routes them)."""
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
