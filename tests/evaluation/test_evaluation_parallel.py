@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -63,6 +65,34 @@ def test_a_task_carries_its_fold_not_the_cohort(data):
         assert len(X_train) == len(y_train) == split.train_idx.size < len(data.X)
         assert len(X_test) == own.size == split.test_idx.size
         np.testing.assert_array_equal(X_test.index, data.X.index[split.test_idx])
+
+
+class _FailsWithout(CoxPHSurvivalAnalysis):
+    """Fails on the folds whose training rows lack ``slow_row`` (after a pause) or
+    ``fast_row`` (at once); fits a Cox model elsewhere."""
+
+    def __init__(self, slow_row=0, fast_row=0):
+        super().__init__()
+        self.slow_row = slow_row
+        self.fast_row = fast_row
+
+    def fit(self, X, y):
+        if self.slow_row not in X.index:
+            time.sleep(1.0)
+            raise RuntimeError("slow failure")
+        if self.fast_row not in X.index:
+            raise RuntimeError("fast failure")
+        return super().fit(X, y)
+
+
+def test_a_failure_is_reported_as_in_the_serial_run(data):
+    """The first failing fit in split order wins, even when a later one fails first."""
+    splits = make_splits("kfold", data.y, n_splits=3, n_repeats=1, seed=1)
+    model = _FailsWithout(slow_row=int(splits[0].test_idx[0]), fast_row=int(splits[2].test_idx[0]))
+    for n_jobs in (1, 3):
+        with pytest.raises(RuntimeError, match="slow failure") as info:
+            cross_validate({"m": model}, data.X, data.y, splits, HORIZONS, n_jobs=n_jobs)
+        assert info.value.__notes__ == [f"while fitting model 'm' on {splits[0].label}"]
 
 
 @pytest.mark.parametrize("n_jobs", [0, 1.5, "2", True])

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import numbers
+import traceback
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -232,8 +234,16 @@ def _fit_tasks(models, X, y, splits, times, time_of_row):
             yield (i, name), args
 
 
-def _indexed(key, *args):
-    return key, _fit_predict(*args)
+class _WorkerTraceback(Exception):
+    """Where a fit failed in a worker process: the cause of the error raised again here."""
+
+
+def _fit_in_worker(order, key, *args):
+    """Run one task in a worker; a failure is returned (with its traceback), not raised."""
+    try:
+        return order, key, _fit_predict(*args), None
+    except Exception as exc:
+        return order, key, None, (exc, traceback.format_exc())
 
 
 def _run_fits(tasks, n_tasks: int, n_jobs: int | None):
@@ -241,7 +251,9 @@ def _run_fits(tasks, n_tasks: int, n_jobs: int | None):
 
     ``n_jobs`` workers (joblib's loky processes) fit in parallel; the task generator is drawn
     from as workers free up (joblib's ``pre_dispatch``), so at most about ``2 * n_jobs`` folds
-    are held at once besides ``X``. One worker (or one task) fits in this process.
+    are held at once besides ``X``. One worker (or one task) fits in this process. If fits fail,
+    the error of the first failing task in split x model order is raised (as in a serial run),
+    once every task before it has finished.
     """
     workers = min(effective_n_jobs(n_jobs), n_tasks)
     if workers <= 1:
@@ -249,7 +261,23 @@ def _run_fits(tasks, n_tasks: int, n_jobs: int | None):
             yield key, _fit_predict(*args)
         return
     parallel = Parallel(n_jobs=workers, return_as="generator_unordered")
-    yield from parallel(delayed(_indexed)(key, *args) for key, args in tasks)
+    results = parallel(
+        delayed(_fit_in_worker)(order, key, *args) for order, (key, args) in enumerate(tasks)
+    )
+    finished = np.zeros(n_tasks, dtype=bool)
+    failure = None
+    for order, key, value, error in results:
+        finished[order] = True
+        if error is not None and (failure is None or order < failure[0]):
+            failure = (order, error)
+        if failure is None:
+            yield key, value
+        elif finished[: failure[0]].all():
+            with warnings.catch_warnings():  # joblib warns that it cancels the other fits
+                warnings.filterwarnings("ignore", ".*tasks which were still being processed")
+                results.close()
+            exc, text = failure[1]
+            raise exc from _WorkerTraceback(text)
 
 
 def _collect_oof(models, X, y, splits, repeats, pos, horizons, grid, tick, n_jobs=None):
