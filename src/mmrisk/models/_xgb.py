@@ -43,6 +43,7 @@ from sksurv.linear_model.coxph import BreslowEstimator
 from sksurv.util import check_array_survival
 
 from mmrisk.exceptions import ModelFitError
+from mmrisk.models._predict import breslow_survival_array
 
 __all__ = ["AFTSurvivalFunction", "XGBAFT", "XGBCox"]
 
@@ -384,6 +385,9 @@ class XGBCox(_XGBSurvival):
             (n_samples, n_unique_times).
         """
         lp = self._margin(X) - self.margin_offset_
+        if return_array:  # all rows at once, the values the step functions take at their steps
+            h0 = np.asarray(self.baseline_.cum_baseline_hazard_.y, dtype=float)
+            return h0[np.newaxis, :] * np.exp(lp)[:, np.newaxis]
         return self._predict_cumulative_hazard_function(self.baseline_, lp, return_array)
 
     def predict_survival_function(self, X: Any, return_array: bool = False) -> Any:
@@ -403,6 +407,8 @@ class XGBCox(_XGBSurvival):
             (n_samples, n_unique_times).
         """
         lp = self._margin(X) - self.margin_offset_
+        if return_array:
+            return breslow_survival_array(self.baseline_, lp)
         return self._predict_survival_function(self.baseline_, lp, return_array)
 
     @property
