@@ -7,3 +7,8 @@ for sub in ("registry", "support"):
 
 # The small trained job shared by the prediction-core, workflow and tracking tests.
 from trained_job import trained_job  # noqa: E402, F401
+
+# pytest-xdist already runs one test per core: fold fits stay serial inside each test.
+import os  # noqa: E402
+
+os.environ.setdefault("MMRISK_N_JOBS", "1")

@@ -6,6 +6,8 @@ A config is one YAML file with the blocks ``data``, ``cohort``, ``pipeline``, ``
 
 from __future__ import annotations
 
+import os
+
 import hashlib
 import json
 from pathlib import Path
@@ -187,6 +189,10 @@ class ValidationSpec(_Strict):
         Bootstrap replicates of the metric intervals (0 to 10000; 0: no intervals).
     inner_cv : int, default=3
         Inner folds for hyperparameter grids and the ``coxnet`` penalty (2 to 10).
+    n_jobs : int, default=-1
+        Processes that fit fold x model tasks in parallel (-1: all cores, 1: serial); the
+        results are identical either way. The environment variable ``MMRISK_N_JOBS`` overrides
+        it (e.g. ``1`` under a test runner that is already parallel).
     """
 
     scheme: Literal["kfold", "temporal", "by_site", "predefined"] = "kfold"
@@ -195,6 +201,20 @@ class ValidationSpec(_Strict):
     test_from_year: int | None = None
     n_bootstrap: int = Field(200, ge=0, le=10_000)
     inner_cv: int = Field(3, ge=2, le=10)
+    n_jobs: int = Field(-1, ge=-1)
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _n_jobs(cls, v: int) -> int:
+        if v == 0:
+            raise ValueError("must be -1 (all cores) or a positive number of processes")
+        return v
+
+    @property
+    def effective_n_jobs(self) -> int:
+        """``n_jobs``, unless the environment variable ``MMRISK_N_JOBS`` says otherwise."""
+        env = os.environ.get("MMRISK_N_JOBS")
+        return int(env) if env and env.lstrip("-").isdigit() and int(env) != 0 else self.n_jobs
 
 
 class TrackingSpec(_Strict):

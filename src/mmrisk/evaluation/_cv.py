@@ -331,7 +331,7 @@ def cross_validate(
     seed: int = 0,
     confidence_level: float = 0.95,
     progress: Progress | None = None,
-    n_jobs: int | None = -1,
+    n_jobs: int | None = None,
 ) -> CVResult:
     """Fit every model on every split and evaluate the pooled out-of-fold predictions.
 
@@ -377,9 +377,10 @@ def cross_validate(
         ``progress(stage, done, total)`` with stage ``"fit"`` after each model fit (as fits
         finish, also when they run in parallel) and ``"metrics"`` after each chunk of bootstrap
         replicates.
-    n_jobs : int or None, default=-1
+    n_jobs : int or None, default=None
         Split x model fits run in parallel in this many joblib worker processes (``-1``: one
-        per core; ``None`` or ``1``: one after the other in this process). The results are
+        per core, what ``mmrisk train`` uses by default; ``None`` or ``1``: one after the other
+        in this process). The results are
         identical either way: every fit is a ``clone`` of the given model (fixed seeds) on the
         same rows. Each worker receives one fold's rows at a time, not the whole ``X``;
         joblib limits the threads of OpenMP/BLAS libraries in a worker to its share of the

@@ -381,7 +381,8 @@ def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
                          test_from_year=v.test_from_year, split_column="split", seed=config.seed)
     fit = final_fit_rows(config, splits)
     cv = cross_validate(models, X, y, splits, config.horizons, baseline=config.baseline,
-                        n_bootstrap=v.n_bootstrap, seed=config.seed, progress=tick)
+                        n_bootstrap=v.n_bootstrap, seed=config.seed, progress=tick,
+                        n_jobs=v.effective_n_jobs)
     board = leaderboard(cv)
     uri = resolve_tracking_uri(tracking_uri, config.tracking.tracking_uri)
     exp_id = setup_experiment(uri, experiment or config.tracking.experiment)
