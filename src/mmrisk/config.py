@@ -6,10 +6,9 @@ A config is one YAML file with the blocks ``data``, ``cohort``, ``pipeline``, ``
 
 from __future__ import annotations
 
-import os
-
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
