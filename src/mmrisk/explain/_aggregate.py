@@ -23,7 +23,7 @@ Clinical features come in input-column order, followed by derived features in co
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -147,12 +147,20 @@ def aggregate_columns(
     return pd.DataFrame(values, index=column_values.index, columns=features)
 
 
-def _intermediate_columns(features_pipe: Any, X: pd.DataFrame) -> dict[str, pd.Series]:
-    """Columns seen between the steps of the feature pipeline (before its last step)."""
+def _intermediate_columns(
+    features_pipe: Any, X: pd.DataFrame, wanted: Collection[str] | None = None
+) -> dict[str, pd.Series]:
+    """Columns seen between the steps of the feature pipeline (before its last step).
+
+    With ``wanted``, the steps stop running once every wanted column has been seen (each
+    column keeps its first appearance either way), so the derivations run but not the encoder.
+    """
     found: dict[str, pd.Series] = {}
     steps = list(getattr(features_pipe, "steps", []))
     frame: Any = X
     for _, step in steps[:-1]:
+        if wanted is not None and all(w in found for w in wanted):
+            break
         if step is None or (isinstance(step, str) and step == "passthrough"):
             continue
         frame = step.transform(frame)
@@ -201,7 +209,12 @@ def display_values(
             out[f] = X[f].to_numpy(dtype=object)
             continue
         if inter is None:
-            inter = _intermediate_columns(features_pipe, X) if features_pipe is not None else {}
+            derived = [g for g in features if g not in X.columns]
+            inter = (
+                _intermediate_columns(features_pipe, X, derived)
+                if features_pipe is not None
+                else {}
+            )
         if f in inter:
             out[f] = inter[f].to_numpy(dtype=object)
             continue

@@ -16,7 +16,7 @@ from mmrisk.explain._base import (
     OutputSpec,
     parse_output,
 )
-from mmrisk.explain._linear import linear_coefficients, linear_shap
+from mmrisk.explain._linear import _affine, linear_parts
 from mmrisk.explain._outputs import output_function
 from mmrisk.explain._trees import TreeShap, tree_kind
 from mmrisk.features import lineage as feature_lineage
@@ -53,22 +53,42 @@ def _transform(features: Any, X: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(np.asarray(Z, dtype=float), columns=names, index=X.index)
 
 
+def _given_input(model_input: Any, features: Any, X: pd.DataFrame) -> pd.DataFrame:
+    """The caller's model input rows as :func:`_transform` would give them."""
+    if len(model_input) != len(X):
+        raise MMRiskError(
+            f"model_input has {len(model_input)} rows; X has {len(X)}: pass the feature "
+            "pipeline's output for exactly the rows of X."
+        )
+    if not isinstance(model_input, pd.DataFrame):
+        names = (
+            [str(c) for c in features.get_feature_names_out()]
+            if features is not None
+            else [str(c) for c in X.columns]
+        )
+        return pd.DataFrame(np.asarray(model_input, dtype=float), columns=names, index=X.index)
+    Z = model_input.astype(float, copy=False)
+    if not Z.index.equals(X.index):
+        Z = Z.set_axis(X.index, axis=0)
+    return Z
+
+
 def _lineage(features: Any, X: pd.DataFrame, Z: pd.DataFrame) -> dict[str, list[str]]:
     if features is None:
         return {c: [c] for c in Z.columns}
     return feature_lineage(features, [str(c) for c in X.columns])
 
 
-def _choose(method: str, estimator: Any, Z: np.ndarray) -> str:
+def _choose(method: str, estimator: Any, Z: np.ndarray, bg: np.ndarray) -> tuple[str, Any]:
+    """The method, and for an affine model its coefficients and risk scores of ``Z``, ``bg``."""
     if method not in _METHODS:
         raise MMRiskError(f"method must be one of {list(_METHODS)}; got {method!r}.")
     if method != "auto":
-        return method
+        return method, None
     if tree_kind(estimator) is not None:
-        return "tree"
-    if linear_coefficients(estimator, Z) is not None:
-        return "linear"
-    return "permutation"
+        return "tree", None
+    found = _affine(estimator, [Z, bg])
+    return ("linear", found) if found is not None else ("permutation", None)
 
 
 def _background(
@@ -125,10 +145,15 @@ def _run(
     if method == "linear":
         start = time.perf_counter()
         report(progress, "explain", 0, len(Z))
-        phi, base, _ = linear_shap(estimator, Z, bg)
+        if options.get("affine") is not None:  # checked by _choose on exactly these rows
+            coef, (prediction, pred_bg) = options["affine"]
+            base = float(np.mean(pred_bg))
+            phi = (Z - bg.mean(axis=0)) * coef
+        else:
+            phi, base, _, prediction = linear_parts(estimator, Z, bg)
         seconds = time.perf_counter() - start
         report(progress, "explain", len(Z), len(Z))
-        return phi, base, OutputSpec("risk"), {"seconds": seconds}
+        return phi, base, OutputSpec("risk"), {"seconds": seconds, "prediction": prediction}
     f = output_function(estimator, spec)
     phi, base, info = agnostic_shap(
         f,
@@ -156,6 +181,7 @@ def explain(
     max_evals: int | str = "auto",
     random_state: int | None = 0,
     progress: Progress | None = None,
+    model_input: Any = None,
 ) -> Explanation:
     """SHAP values of a fitted model's output, per clinical feature and per model column.
 
@@ -198,6 +224,11 @@ default='tree_path_dependent'
     progress : callable or None, default=None
         Called with :class:`mmrisk.explain.ExplainProgress`: once before the first row (with
         the time estimate for model-agnostic methods), then as rows are done.
+    model_input : pandas.DataFrame or array-like of shape (n_samples, n_columns), default=None
+        The rows of ``X`` after the feature pipeline (what the final estimator sees), when the
+        caller has them already (e.g. from predicting the same rows): the pipeline is then not
+        run again on ``X``. Must be the pipeline's output for these rows, in the same order;
+        ``None`` transforms ``X``.
 
     Returns
     -------
@@ -208,8 +239,8 @@ default='tree_path_dependent'
     Raises
     ------
     mmrisk.exceptions.MMRiskError
-        If the output, method or perturbation is unknown, or the method does not apply to the
-        model.
+        If the output, method or perturbation is unknown, the method does not apply to the
+        model, or ``model_input`` does not have one row per row of ``X``.
 
     Examples
     --------
@@ -239,10 +270,10 @@ default='tree_path_dependent'
     X = _as_frame(X, namer)
     if len(X) == 0:
         raise MMRiskError("X has no rows to explain.")
-    Zf = _transform(features, X)
+    Zf = _transform(features, X) if model_input is None else _given_input(model_input, features, X)
     Z = Zf.to_numpy(dtype=float)
     bg_all = _background(background, features, X, Zf, namer)
-    chosen = _choose(method, estimator, np.vstack([Z, bg_all]))
+    chosen, affine = _choose(method, estimator, Z, bg_all)
     size = max_background if max_background is not None else _DEFAULT_BACKGROUND[chosen]
     bg = _sample(bg_all, size, random_state) if chosen != "kernel" else bg_all
     options = {
@@ -251,6 +282,7 @@ default='tree_path_dependent'
         "background_size": size or len(bg_all),
         "random_state": random_state,
         "progress": progress,
+        "affine": affine if bg is bg_all else None,
     }
     phi, base, explained, info = _run(chosen, estimator, spec, Z, bg, options)
     return _assemble(
@@ -276,7 +308,9 @@ def _assemble(
 ) -> Explanation:
     features, estimator = model_parts
     X, Zf = frames
-    prediction = output_function(estimator, explained)(Zf)
+    prediction = info.pop("prediction", None)
+    if prediction is None:
+        prediction = output_function(estimator, explained)(Zf)
     reported = pd.DataFrame(index=X.index)
     if explained != spec:
         reported[spec.name] = output_function(estimator, spec)(Zf)

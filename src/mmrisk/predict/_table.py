@@ -23,6 +23,8 @@ RISK_GROUPS = ("low", "intermediate", "high")
 N_REASONS = 3
 #: Rows of the reference (background) sample built from the training profile.
 _N_REFERENCE = 100
+#: Rows explained per call when computing reasons (bounds the memory of large batches).
+_REASON_BLOCK = 100_000
 
 
 def learn_cutpoints(train_risk: np.ndarray) -> list[float]:
@@ -166,12 +168,24 @@ def reference_rows(meta: dict, n: int = _N_REFERENCE) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _reasons(estimator: Any, X: pd.DataFrame, meta: dict) -> pd.DataFrame:
-    """``reason_1..3`` of every row: the largest SHAP contributions to the risk score."""
+def _reasons(estimator: Any, X: pd.DataFrame, meta: dict, Z: pd.DataFrame | None = None
+             ) -> pd.DataFrame:
+    """``reason_1..3`` of every row: the largest SHAP contributions to the risk score.
+
+    ``Z`` is the feature pipeline's output for ``X`` when the caller has it (not recomputed).
+    Rows are explained in blocks of ``_REASON_BLOCK``, so that the per-column SHAP values of a
+    large batch are never all in memory at once.
+    """
     from mmrisk.explain import explain, reasons_table
 
-    expl = explain(estimator, X, output="risk", background=reference_rows(meta))
-    return reasons_table(expl, k=N_REASONS)
+    background = reference_rows(meta)
+    parts = []
+    for lo in range(0, len(X), _REASON_BLOCK):
+        hi = min(lo + _REASON_BLOCK, len(X))
+        expl = explain(estimator, X.iloc[lo:hi], output="risk", background=background,
+                       model_input=None if Z is None else Z.iloc[lo:hi])
+        parts.append(reasons_table(expl, k=N_REASONS))
+    return parts[0] if len(parts) == 1 else pd.concat(parts)
 
 
 def predict_frame(estimator: Any, meta: dict, frame: pd.DataFrame, reasons: bool = True
@@ -242,7 +256,7 @@ def predict_rows(estimator: Any, meta: dict, X: pd.DataFrame, status: np.ndarray
         Z = Xs if features is None else features.transform(Xs)  # once for risk and survival
         parts = [predict_table(final, Z, horizons, meta["cutpoints"]).set_axis(Xs.index)]
         if reasons:
-            parts.append(_reasons(estimator, Xs, meta))
+            parts.append(_reasons(estimator, Xs, meta, None if features is None else Z))
         for part in parts:
             for col in part.columns:
                 cols[col][scored] = part[col].to_numpy()
