@@ -177,6 +177,7 @@ def display_values(
     Z: pd.DataFrame,
     assignment: Mapping[str, Mapping[str, float]],
     features_pipe: Any = None,
+    intermediate: Mapping[str, pd.Series] | None = None,
 ) -> pd.DataFrame:
     """Values to show next to each clinical feature's SHAP value.
 
@@ -196,17 +197,20 @@ def display_values(
         From :func:`column_assignment`.
     features_pipe : sklearn.pipeline.Pipeline or None, default=None
         The fitted feature pipeline, to recover derived values between its steps.
+    intermediate : mapping of str to pandas.Series, default=None
+        The columns seen between the steps when the caller has them
+        (:attr:`mmrisk.explain.ModelInput.intermediate`): the steps are then not run again.
 
     Returns
     -------
     pandas.DataFrame of shape (n_samples, n_features), dtype object
         Indexed like ``X``.
     """
-    inter: dict[str, pd.Series] | None = None
-    out: dict[str, Any] = {}
-    for f in features:
+    inter: Mapping[str, pd.Series] | None = intermediate
+    out = np.empty((len(X), len(features)), dtype=object)
+    for j, f in enumerate(features):
         if f in X.columns:
-            out[f] = X[f].to_numpy(dtype=object)
+            out[:, j] = X[f].to_numpy(dtype=object)
             continue
         if inter is None:
             derived = [g for g in features if g not in X.columns]
@@ -216,10 +220,8 @@ def display_values(
                 else {}
             )
         if f in inter:
-            out[f] = inter[f].to_numpy(dtype=object)
+            out[:, j] = inter[f].to_numpy(dtype=object)
             continue
         cols = [c for c, shares in assignment.items() if f in shares]
-        out[f] = (
-            Z[cols[0]].to_numpy(dtype=object) if cols else np.full(len(X), np.nan, dtype=object)
-        )
+        out[:, j] = Z[cols[0]].to_numpy(dtype=object) if cols else np.nan
     return pd.DataFrame(out, index=X.index, columns=list(features), dtype=object)

@@ -16,6 +16,7 @@ from mmrisk.explain._base import (
     OutputSpec,
     parse_output,
 )
+from mmrisk.explain._input import ModelInput
 from mmrisk.explain._linear import _affine, linear_parts
 from mmrisk.explain._outputs import output_function
 from mmrisk.explain._trees import TreeShap, tree_kind
@@ -96,6 +97,11 @@ def _background(
 ) -> np.ndarray:
     if background is None:
         return Z.to_numpy(dtype=float)
+    if isinstance(background, ModelInput):
+        cols = background.columns
+        return cols.to_numpy(dtype=float) if isinstance(cols, pd.DataFrame) else np.asarray(
+            cols, dtype=float
+        )
     frame = _as_frame(background, namer)
     if isinstance(background, pd.DataFrame) and list(frame.columns) != list(X.columns):
         frame = frame[list(X.columns)]
@@ -148,7 +154,8 @@ def _run(
         if options.get("affine") is not None:  # checked by _choose on exactly these rows
             coef, (prediction, pred_bg) = options["affine"]
             base = float(np.mean(pred_bg))
-            phi = (Z - bg.mean(axis=0)) * coef
+            phi = Z - bg.mean(axis=0)
+            phi *= coef  # in place: (Z - mean) * coef, one array instead of two
         else:
             phi, base, _, prediction = linear_parts(estimator, Z, bg)
         seconds = time.perf_counter() - start
@@ -200,9 +207,11 @@ def explain(
         in the log hazard, so their values explain ``'risk'`` and the requested output is
         reported alongside (``Explanation.reported``); ask ``method='permutation'`` to
         decompose it directly.
-    background : pandas.DataFrame, default=None
+    background : pandas.DataFrame or ModelInput, default=None
         Reference patients (same columns as ``X``), e.g. the training data. Used by linear,
-        interventional tree and model-agnostic methods; ``None`` uses ``X``.
+        interventional tree and model-agnostic methods; ``None`` uses ``X``. A
+        :class:`ModelInput` (:func:`transform_for_explain` of the reference patients) is used as
+        it is, without running the feature pipeline again.
     method : {'auto', 'tree', 'linear', 'permutation', 'kernel'}, default='auto'
         ``'auto'``: exact TreeSHAP for scikit-survival forests, survival trees and Cox-loss
         gradient boosting; exact linear SHAP for models affine in their input (Cox); else
@@ -224,11 +233,12 @@ default='tree_path_dependent'
     progress : callable or None, default=None
         Called with :class:`mmrisk.explain.ExplainProgress`: once before the first row (with
         the time estimate for model-agnostic methods), then as rows are done.
-    model_input : pandas.DataFrame or array-like of shape (n_samples, n_columns), default=None
+    model_input : ModelInput, pandas.DataFrame or array-like, default=None
         The rows of ``X`` after the feature pipeline (what the final estimator sees), when the
         caller has them already (e.g. from predicting the same rows): the pipeline is then not
         run again on ``X``. Must be the pipeline's output for these rows, in the same order;
-        ``None`` transforms ``X``.
+        a :class:`ModelInput` from :func:`transform_for_explain` also carries the derived
+        values shown for derived features. ``None`` transforms ``X``.
 
     Returns
     -------
@@ -270,7 +280,13 @@ default='tree_path_dependent'
     X = _as_frame(X, namer)
     if len(X) == 0:
         raise MMRiskError("X has no rows to explain.")
-    Zf = _transform(features, X) if model_input is None else _given_input(model_input, features, X)
+    intermediate = None
+    if model_input is None:
+        Zf = _transform(features, X)
+    else:
+        if isinstance(model_input, ModelInput):
+            intermediate, model_input = model_input.intermediate, model_input.columns
+        Zf = _given_input(model_input, features, X)
     Z = Zf.to_numpy(dtype=float)
     bg_all = _background(background, features, X, Zf, namer)
     chosen, affine = _choose(method, estimator, Z, bg_all)
@@ -288,7 +304,7 @@ default='tree_path_dependent'
     return _assemble(
         phi, base, explained, spec, chosen, feature_perturbation, info,
         model_parts=(features, estimator), frames=(X, Zf), multi_input=multi_input,
-        n_background=len(bg),
+        n_background=len(bg), intermediate=intermediate,
     )
 
 
@@ -305,6 +321,7 @@ def _assemble(
     frames: tuple[pd.DataFrame, pd.DataFrame],
     multi_input: str,
     n_background: int,
+    intermediate: dict[str, pd.Series] | None = None,
 ) -> Explanation:
     features, estimator = model_parts
     X, Zf = frames
@@ -319,7 +336,7 @@ def _assemble(
         [str(c) for c in Zf.columns], _lineage(features, X, Zf), multi_input=multi_input
     )
     values = aggregate_columns(column_values, assignment, [str(c) for c in X.columns])
-    data = display_values(list(values.columns), X, Zf, assignment, features)
+    data = display_values(list(values.columns), X, Zf, assignment, features, intermediate)
     error = np.abs(base + phi.sum(axis=1) - prediction)
     meta = {
         "model": type(estimator).__name__,

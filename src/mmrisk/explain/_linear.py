@@ -17,7 +17,7 @@ import numpy as np
 
 from mmrisk.exceptions import MMRiskError
 from mmrisk.explain._base import OutputSpec
-from mmrisk.explain._outputs import output_function
+from mmrisk.explain._outputs import as_model_input, output_function
 
 __all__ = ["linear_coefficients", "linear_parts", "linear_shap"]
 
@@ -41,7 +41,12 @@ def _affine(
     f = output_function(estimator, OutputSpec("risk"))
     raw = np.asarray(estimator.coef_, dtype=float)
     coef = raw.reshape(-1) if raw.size == p else _probe(f, p)
-    preds = [f(Z) for Z in blocks]
+    # one call per block: a risk score affine in its input needs no memory beyond the rows
+    # (output_function predicts large inputs in chunks, for models that need it)
+    preds = [
+        np.asarray(estimator.predict(as_model_input(estimator, Z)), dtype=float).reshape(-1)
+        for Z in blocks
+    ]
     lin = [Z @ coef for Z in blocks]
     pred, fit = np.concatenate(preds), np.concatenate(lin)
     resid = pred - fit
@@ -112,7 +117,8 @@ def linear_parts(
         )
     coef, (pred, pred_bg) = found
     base = float(np.mean(pred_bg))
-    phi = (Z - background.mean(axis=0)) * coef
+    phi = Z - background.mean(axis=0)
+    phi *= coef  # in place: (Z - mean) * coef, one array instead of two
     return phi, base, coef, pred
 
 

@@ -273,6 +273,32 @@ class DropCollinear(SelectColumns):
         self.feature_lineage_ = self._lineage(names)
         return self
 
+    def transform(self, X: Any) -> pd.DataFrame | np.ndarray:
+        """Return the kept columns.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like of shape (n_samples, n_features)
+            Numeric columns with the same names as in :meth:`fit`.
+
+        Returns
+        -------
+        X_out : pandas.DataFrame or numpy.ndarray of shape (n_samples, n_selected)
+            The kept columns, a DataFrame when ``X`` is one. Float64 columns come out as one
+            block of memory, so that a model's ``predict`` reads them without another copy.
+        """
+        check_is_fitted(self)
+        frame, is_frame = self._validate(X, reset=False)
+        if not is_frame:
+            return frame.iloc[:, self.selected_indices_].to_numpy()
+        idx = self.selected_indices_
+        if not idx or any(frame.dtypes.iloc[i] != np.float64 for i in idx):
+            return frame.iloc[:, idx]
+        values = np.empty((len(idx), len(frame)), dtype=np.float64)  # column-major
+        for j, i in enumerate(idx):
+            values[j] = frame.iloc[:, i].to_numpy()
+        return pd.DataFrame(values.T, index=frame.index, columns=frame.columns[idx], copy=False)
+
 
 class ReferenceOneHotEncoder(OneHotEncoder):
     """:class:`~sklearn.preprocessing.OneHotEncoder` that can drop the most frequent category.
