@@ -29,7 +29,9 @@ includes imports and the model), for every model:
 - ``workflow`` (this checkout only): ``mmrisk.workflows.score``, what ``mmrisk score`` runs:
   the same per chunk, plus drift accumulated, an atomic write and the drift report.
 
-Seconds exclude imports and loading the model; peak RSS includes them. With ``--baseline-ref``
+Seconds (wall clock) and CPU seconds (user + system, all threads) exclude imports and loading
+the model; on a shared machine wall time above CPU time is time spent waiting for a core. Peak
+RSS includes imports and the model. With ``--baseline-ref``
 the two ``file`` outputs are compared: same columns in the same order, text columns equal,
 ``risk_score`` equal to 1e-12 (BLAS may change the last bit of a dot product between versions),
 ``surv_<h>m`` equal to 1e-12. The issue's goal: 1,000,000 rows of the champion, reasons on,
@@ -115,13 +117,17 @@ except ImportError:  # before the prediction core: mmrisk.scoring
     from mmrisk.scoring import score_frame as predict_frame
 with open(args["model"], "rb") as fh:
     model = pickle.load(fh)
-t = time.perf_counter()
-n = 0
 if args["path"] == "workflow":
     from mmrisk.tracking import LoadedModel
     from mmrisk.workflows import score
     loaded = LoadedModel(uri=args["model"], estimator=model["estimator"], meta=model["meta"],
                          pyfunc=None)
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+t, c = time.perf_counter(), cpu()
+n = 0
+if args["path"] == "workflow":
     n = score(loaded, args["table"], args["out"], chunk_size=args["chunk_size"],
               reasons=args["reasons"]).n_rows
 else:
@@ -136,9 +142,10 @@ else:
         writer.write_table(table.cast(writer.schema))
         n += len(out)
     writer.close()
-seconds = time.perf_counter() - t
+seconds, cpu_seconds = time.perf_counter() - t, cpu() - c
 rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"rows": n, "seconds": seconds, "peak_rss_mb": rss_kb / 1024}))
+print(json.dumps({"rows": n, "seconds": seconds, "cpu_seconds": cpu_seconds,
+                  "peak_rss_mb": rss_kb / 1024}))
 """
 
 COMPARE = r"""
@@ -212,7 +219,8 @@ def _line(label: str, name: str, reasons: bool, r: dict) -> str:
     if "error" in r:
         return f"{name:<8} {str(reasons):<8} {label:<22} failed: {r['error']}"
     return (f"{name:<8} {str(reasons):<8} {label:<22} {r['rows']:>10,} {r['seconds']:>9.1f} "
-            f"{r['rows'] / r['seconds']:>9,.0f} {r['peak_rss_mb']:>14,.0f}")
+            f"{r['cpu_seconds']:>8.1f} {r['rows'] / r['seconds']:>9,.0f} "
+            f"{r['peak_rss_mb']:>14,.0f}")
 
 
 def _measure_model(name: str, model: str, table: Path, versions: dict[str, Path],
@@ -274,7 +282,7 @@ def main() -> None:
               f"({size_mb:,.0f} MB Parquet) in {time.perf_counter() - t:.0f} s"
               + (f"; baseline = {args.baseline_ref}" if args.baseline_ref else ""), flush=True)
         print(f"{'model':<8} {'reasons':<8} {'path (code)':<22} {'rows':>10} {'seconds':>9} "
-              f"{'rows/s':>9} {'peak RSS (MB)':>14}", flush=True)
+              f"{'CPU s':>8} {'rows/s':>9} {'peak RSS (MB)':>14}", flush=True)
         try:
             for name in args.models:
                 _measure_model(name, pickles[name], table, versions, args, work)
