@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 __all__ = ["breslow_survival_array", "predict_survival_at"]
@@ -51,24 +52,30 @@ def _first_row(X: Any) -> Any:
     return X.iloc[:1] if hasattr(X, "iloc") else X[:1]
 
 
+#: ``predict_survival_function`` of mmrisk's Cox models, whose ``return_array=True`` is
+#: :func:`breslow_survival_array` (named, not imported: those modules import this one).
+_COXPH_SURVIVAL = ("mmrisk.models._cox", "CoxPH.predict_survival_function")
+_COXNET_SURVIVAL = ("mmrisk.models._coxnet", "CoxnetCV.predict_survival_function")
+
+
 def _breslow_parts(estimator: Any, X: Any) -> tuple[Any, np.ndarray] | None:
     """(Breslow baseline, linear predictor) behind a Cox model's survival array, else None.
 
-    For mmrisk's Cox models (alone or as the last step of a pipeline),
+    For mmrisk's Cox models (alone or as the last step of a pipeline; other wrappings use the
+    whole array),
     ``predict_survival_function(X, return_array=True)`` is ``breslow_survival_array`` of these
     two; subclasses that override the survival function are not recognised.
     """
-    from mmrisk.models._cox import CoxPH
-    from mmrisk.models._coxnet import CoxnetCV
-    from mmrisk.models._summary import split_model
-
-    features, final = split_model(estimator)
+    features, final = None, estimator
+    if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
+        features, final = estimator[:-1], estimator.steps[-1][1]
     method = getattr(type(final), "predict_survival_function", None)
-    if method is CoxPH.predict_survival_function:
+    which = (getattr(method, "__module__", None), getattr(method, "__qualname__", None))
+    if which == _COXPH_SURVIVAL:
         check_is_fitted(final, "coef_")
         Z = X if features is None else features.transform(X)
         return final._baseline_model, final.predict(Z)
-    if method is CoxnetCV.predict_survival_function:
+    if which == _COXNET_SURVIVAL:
         check_is_fitted(final)
         Z = X if features is None else features.transform(X)
         return final.estimator_._get_baseline_model(None), final.estimator_.predict(Z)
