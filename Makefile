@@ -15,7 +15,7 @@ $(VENV)/.synced: uv.lock pyproject.toml
 	@touch $@
 
 # The main job. Exit status 1 from validate means "errors found": expected here, the synthetic
-# registry carries the data-quality defects of REGISTRY.md §6 on purpose.
+# registry carries the data-quality defects of docs/registry.md §6 on purpose.
 run: setup
 	test -f $(DATA)/manifest.json || $(MMRISK) data simulate --out $(DATA)
 	$(MMRISK) data validate $(DATA) --report $(DATA)/validation_report.csv || [ $$? -eq 1 ]

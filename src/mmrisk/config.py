@@ -1,13 +1,14 @@
 """Experiment configs: pydantic models, validated on load with errors naming the file and key.
 
 A config is one YAML file with the blocks ``data``, ``cohort``, ``pipeline``, ``models``,
-``validation``, ``horizons``, ``tracking`` and ``seed`` (ARCHITECTURE.md "Contracts").
+``validation``, ``horizons``, ``tracking`` and ``seed`` (docs/architecture.md "Contracts").
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -165,6 +166,10 @@ class ModelSpec(_Strict):
     grid: dict[str, list[Any]] | None = None
 
 
+#: Validation schemes with one development/test split: the logged model is the development fit.
+HOLDOUT_SCHEMES = ("temporal", "predefined")
+
+
 class ValidationSpec(_Strict):
     """Resampling: repeated stratified K-fold (default 5 x 2), temporal, by site or predefined.
 
@@ -183,6 +188,10 @@ class ValidationSpec(_Strict):
         Bootstrap replicates of the metric intervals (0 to 10000; 0: no intervals).
     inner_cv : int, default=3
         Inner folds for hyperparameter grids and the ``coxnet`` penalty (2 to 10).
+    n_jobs : int, default=-1
+        Processes that fit fold x model tasks in parallel (-1: all cores, 1: serial); the
+        results are identical either way. The environment variable ``MMRISK_N_JOBS`` overrides
+        it (e.g. ``1`` under a test runner that is already parallel).
     """
 
     scheme: Literal["kfold", "temporal", "by_site", "predefined"] = "kfold"
@@ -191,6 +200,20 @@ class ValidationSpec(_Strict):
     test_from_year: int | None = None
     n_bootstrap: int = Field(200, ge=0, le=10_000)
     inner_cv: int = Field(3, ge=2, le=10)
+    n_jobs: int = Field(-1, ge=-1)
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _n_jobs(cls, v: int) -> int:
+        if v == 0:
+            raise ValueError("must be -1 (all cores) or a positive number of processes")
+        return v
+
+    @property
+    def effective_n_jobs(self) -> int:
+        """``n_jobs``, unless the environment variable ``MMRISK_N_JOBS`` says otherwise."""
+        env = os.environ.get("MMRISK_N_JOBS")
+        return int(env) if env and env.lstrip("-").isdigit() and int(env) != 0 else self.n_jobs
 
 
 class TrackingSpec(_Strict):
@@ -256,6 +279,12 @@ class ExperimentConfig(_Strict):
         MLflow experiment, registered model and selection metric.
     explain : ExplainSpec, default=ExplainSpec()
         Global SHAP explanations.
+    final_fit : {"development", "all"} or None, default=None
+        The rows the logged and registered model is fitted on. ``None``: the development
+        (training) rows for the single-split holdout schemes ``temporal`` and ``predefined``,
+        so the model is the one its ``test_`` metrics describe; every row for ``kfold`` and
+        ``by_site``. ``"all"`` refits a holdout scheme's model on every row (the run then says
+        that its test metrics describe the development fit).
     """
 
     name: str = "default"
@@ -269,6 +298,7 @@ class ExperimentConfig(_Strict):
     horizons: list[int] = Field(default_factory=lambda: [12, 24, 36, 60])
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     explain: ExplainSpec = Field(default_factory=ExplainSpec)
+    final_fit: Literal["development", "all"] | None = None
 
     @field_validator("horizons")
     @classmethod
@@ -284,6 +314,10 @@ class ExperimentConfig(_Strict):
         if self.baseline is not None and self.baseline not in self.models:
             raise ValueError(f"baseline {self.baseline!r} is not one of the models "
                              f"({', '.join(self.models)})")
+        if self.final_fit == "development" and self.validation.scheme not in HOLDOUT_SCHEMES:
+            raise ValueError(f"final_fit: development needs a single holdout split (scheme "
+                             f"{' or '.join(HOLDOUT_SCHEMES)}); scheme "
+                             f"{self.validation.scheme!r} has no one development set")
         return self
 
 

@@ -52,7 +52,7 @@ def test_flow_accounts_for_every_patient(default_extract, landmark):
 
 
 def test_induction_km_medians_in_published_bands(default_extract):
-    """REGISTRY.md §7 checks 2 and 3, via lifelines' Kaplan–Meier."""
+    """docs/registry.md §7 checks 2 and 3, via lifelines' Kaplan–Meier."""
     c = build_cohort(default_extract, CohortSpec(landmark="induction"))
     lm = c.data[c.data["lm_group"] == "LM"]
     no = c.data[c.data["lm_group"] == "no LM"]
@@ -61,7 +61,7 @@ def test_induction_km_medians_in_published_bands(default_extract):
 
 
 def test_lm_start_km_median_in_band(default_extract):
-    """REGISTRY.md §7 check 10: median PFS from LM start 42–56 months."""
+    """docs/registry.md §7 check 10: median PFS from LM start 42–56 months."""
     c = build_cohort(default_extract, CohortSpec(landmark="lm_start"))
     assert (c.data["lm_group"] == "LM").all()
     assert 42 <= _km_median(c.data) <= 56

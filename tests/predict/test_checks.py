@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mmrisk.cohort import input_rules
 from mmrisk.exceptions import MissingColumnsError
 from mmrisk.predict import check_rows
 
@@ -30,6 +31,8 @@ META = {
                     "quantiles": [-1.0, -0.8, -0.6, -0.4, -0.2, 0, 0.2, 0.4, 0.6, 0.8, 1]},
     }},
 }
+# What training stores beside the profile: the registry's range or code list of each feature.
+META["input_rules"] = input_rules(META["features"])
 
 
 def _row(**overrides) -> dict:

@@ -1,4 +1,4 @@
-"""The 24 acceptance figures of REGISTRY.md §7, computed from an extract's RAW tables.
+"""The 24 acceptance figures of docs/registry.md §7, computed from an extract's RAW tables.
 
 Independent of the generator: this reads the files with pandas, derives dates of induction,
 progression, death and last contact as an analyst would, and uses lifelines (Kaplan–Meier,

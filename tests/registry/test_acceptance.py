@@ -1,4 +1,4 @@
-"""REGISTRY.md §7: the 24 acceptance checks, computed from the raw tables of a generated extract.
+"""docs/registry.md §7: the 24 acceptance checks, computed from the raw tables of an extract.
 
 At the default seed (n = 1,256) every check must be inside its band. At n = 50,000 the centre of
 each distribution must match its target: inside the band and within a third of the band's width

@@ -655,7 +655,7 @@ def test_report_round_trip(make_tables, tmp_path, suffix):
 
 
 # ============================================================================================
-# detection of the simulator's defects (REGISTRY.md §6) against the truth file
+# detection of the simulator's defects (docs/registry.md §6) against the truth file
 
 #: Defect class → checks that report it (at the truth's table, patient and column).
 DETECTABLE = {

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from mmrisk import __version__
-from mmrisk.cli import cohort, data, models, train
+from mmrisk.cli import cohort, data, evaluate, models, train
 from mmrisk.cli._common import out
 from mmrisk.cli._logging import configure
 
@@ -34,6 +34,8 @@ app.command("ui")(models.ui)
 app.command("explain")(models.explain)
 app.command("score")(models.score)
 app.command("serve")(models.serve)
+app.command("evaluate")(evaluate.evaluate)
+app.command("recalibrate")(evaluate.recalibrate)
 
 
 def _version(value: bool) -> None:

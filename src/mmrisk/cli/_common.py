@@ -35,7 +35,8 @@ DATA_HELP = ("A registry extract (folder or workbook: the cohort is built at the
 #: Bar labels of the library's progress stages (:mod:`mmrisk.progress`).
 STAGE_LABELS = {"fit": "Fitting models on folds", "metrics": "Bootstrap intervals",
                 "log": "Logging runs to MLflow", "score": "Scoring rows",
-                "simulate": "Simulating registry", "explain": "Explaining rows"}
+                "simulate": "Simulating registry", "explain": "Explaining rows",
+                "evaluate": "Evaluating"}
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -85,10 +85,16 @@ def compare(
     fmt: Annotated[BoardFormat, typer.Option("--format", help="table, csv or markdown.")]
     = BoardFormat.table,
     tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help=STORE_HELP)] = None,
+    evaluations: Annotated[bool, typer.Option(
+        "--evaluations", help="List the [bold]mmrisk evaluate[/] runs of the experiment instead "
+        "(external validation of registered models, newest first).")] = False,
 ) -> None:
     """Leaderboard of the latest [bold]mmrisk train[/]: each metric with its 95% CI, best marked."""
     from mmrisk.tracking import latest_leaderboard, resolve_tracking_uri
 
+    if evaluations:
+        _evaluations(resolve_tracking_uri(tracking_uri), experiment, fmt)
+        return
     try:
         board, facts = latest_leaderboard(resolve_tracking_uri(tracking_uri), experiment, metric)
     except MMRiskError as e:
@@ -109,3 +115,31 @@ def compare(
     out.print(df_table(table, f"Leaderboard of run {facts['run_name']} "
                        f"(sorted by {metric}; ★ best; \\[lo, hi] = 95% bootstrap CI)"))
     out.print(f"Best: {facts['best_model']} (registered as {facts['registered_alias']}).")
+
+
+_EXT_SHOWN = ("ext_cindex_harrell", "ext_cindex_uno", "ext_ibs")
+
+
+def _evaluations(uri: str, experiment: str, fmt: BoardFormat) -> None:
+    from mmrisk.tracking import evaluation_runs
+
+    try:
+        runs = evaluation_runs(uri, experiment)
+    except MMRiskError as e:
+        fail(str(e))
+    if runs.empty:
+        fail(f"experiment {experiment!r} has no evaluation run yet; run `mmrisk evaluate`")
+    if fmt == BoardFormat.csv:
+        typer.echo(runs.to_csv(index=False), nl=False)
+        return
+    shown = [c for c in runs.columns if c in _EXT_SHOWN or (
+        c.startswith(("ext_oe_", "ext_calib_slope_")) and not c.endswith(("_lo", "_hi")))]
+    table = runs[["registered_model", "model_version", "data_fingerprint", "n_patients",
+                  "n_events"]].copy()
+    table["apparent"] = runs["apparent_calibration"].map({True: "yes", False: ""})
+    for c in shown:
+        table[c] = [fmt_ci(r[c], r.get(f"{c}_lo"), r.get(f"{c}_hi")) for _, r in runs.iterrows()]
+    if fmt == BoardFormat.markdown:
+        typer.echo(markdown(table))
+        return
+    out.print(df_table(table, f"Evaluations in {experiment} (newest first; 95% bootstrap CI)"))

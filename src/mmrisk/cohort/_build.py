@@ -1,6 +1,6 @@
 """``build_cohort``: one row per eligible patient at a landmark, features known then, an endpoint.
 
-The data path step 2 of ARCHITECTURE.md. Every patient of the extract ends up either in the
+The data path step 2 of docs/architecture.md. Every patient of the extract ends up either in the
 analysis table or in the flow table with the first reason that excluded them. Cells that the
 validator reports as errors (out of range, wrong unit, unknown code, unparseable) are set to
 missing and counted in ``Cohort.issues``; they are never "fixed". A record dated after the

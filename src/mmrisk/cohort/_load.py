@@ -81,7 +81,7 @@ def read_flat_table(path: str | Path) -> pd.DataFrame:
 
 
 def flat_cohort(table: pd.DataFrame, spec: DataSpec, source: str = "table") -> Cohort:
-    """A :class:`Cohort` from a flat analysis table (ARCHITECTURE.md "Flat analysis table").
+    """A :class:`Cohort` from a flat analysis table (docs/architecture.md "Flat analysis table").
 
     Rows whose time or event cannot be used are excluded with the reason (never dropped
     silently); ``split_column`` and ``id_column`` are metadata, not features.

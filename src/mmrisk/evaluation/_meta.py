@@ -35,7 +35,7 @@ _PREDICTION = {"t(k-2)": 2, "t(k-1)": 1, "z": None}
 class MetaAnalysis:
     """Result of :func:`random_effects_meta` (on the scale of the estimates given).
 
-    Attributes
+    Parameters
     ----------
     k : int
         Number of studies.

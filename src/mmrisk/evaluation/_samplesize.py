@@ -65,7 +65,7 @@ CRITERIA = {
 class SampleSizeCriterion:
     """The sample size one criterion needs.
 
-    Attributes
+    Parameters
     ----------
     criterion : int
         1 (shrinkage), 2 (optimism in R²) or 3 (precise overall risk).
@@ -90,7 +90,7 @@ class SampleSizeCriterion:
 class SampleSizeResult:
     """Minimum sample size of a time-to-event prediction model and how it was reached.
 
-    Attributes
+    Parameters
     ----------
     n : int
         Minimum number of participants (the largest requirement of the criteria).

@@ -267,7 +267,7 @@ def subgroup_table(
 class CentreHeterogeneity:
     """Result of :func:`centre_heterogeneity`.
 
-    Attributes
+    Parameters
     ----------
     centres : DataFrame
         One row per centre: ``centre, n, events, cindex, lo, hi, logit_cindex, logit_se,

@@ -4,6 +4,7 @@
   or cumulative hazard at a horizon): exact TreeSHAP for scikit-survival forests, survival trees
   and Cox-loss gradient boosting (:func:`shap_tree_model` exports them in the format
   ``shap.TreeExplainer`` accepts; :func:`tree_shap` runs mmrisk's float64 kernels on them),
+  XGBoost's own exact TreeSHAP (``pred_contribs``) for the ``xgb_cox`` and ``xgb_aft`` models,
   exact linear SHAP for Cox-type models, shap's permutation or kernel explainer for anything
   else. Column values are summed back to clinical features through the pipeline's feature
   lineage (:func:`column_assignment`, :func:`aggregate_columns`). :func:`transform_for_explain`

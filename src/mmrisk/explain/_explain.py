@@ -19,7 +19,7 @@ from mmrisk.explain._base import (
 from mmrisk.explain._input import ModelInput
 from mmrisk.explain._linear import _affine, linear_parts
 from mmrisk.explain._outputs import output_function
-from mmrisk.explain._trees import TreeShap, tree_kind
+from mmrisk.explain._trees import tree_explainer, tree_kind
 from mmrisk.features import lineage as feature_lineage
 from mmrisk.models import split_model
 from mmrisk.progress import Progress, report
@@ -125,7 +125,7 @@ def _run_tree(
 ) -> tuple[np.ndarray, float, OutputSpec, dict[str, Any]]:
     explained = spec if tree_kind(estimator) == "forest" else OutputSpec("risk")
     start = time.perf_counter()
-    engine = TreeShap(estimator, explained.name, feature_perturbation, bg)
+    engine = tree_explainer(estimator, explained.name, feature_perturbation, bg)
     n = len(Z)
     report(progress, "explain", 0, n)
     phi = np.zeros(Z.shape)
@@ -203,10 +203,10 @@ def explain(
     output : str, default='risk'
         ``'risk'`` (what ``predict`` returns), ``'surv_<h>m'`` or ``'chf_<h>m'`` (survival
         probability or cumulative hazard ``h`` months after the landmark). Survival forests are
-        explained exactly on every output. Gradient boosting and Cox-type models are additive
-        in the log hazard, so their values explain ``'risk'`` and the requested output is
-        reported alongside (``Explanation.reported``); ask ``method='permutation'`` to
-        decompose it directly.
+        explained exactly on every output. Gradient boosting (scikit-survival's and XGBoost's)
+        and Cox-type models are additive in their risk score, so their values explain
+        ``'risk'`` and the requested output is reported alongside (``Explanation.reported``);
+        ask ``method='permutation'`` to decompose it directly.
     background : pandas.DataFrame or ModelInput, default=None
         Reference patients (same columns as ``X``), e.g. the training data. Used by linear,
         interventional tree and model-agnostic methods; ``None`` uses ``X``. A
@@ -214,7 +214,8 @@ def explain(
         it is, without running the feature pipeline again.
     method : {'auto', 'tree', 'linear', 'permutation', 'kernel'}, default='auto'
         ``'auto'``: exact TreeSHAP for scikit-survival forests, survival trees and Cox-loss
-        gradient boosting; exact linear SHAP for models affine in their input (Cox); else
+        gradient boosting, XGBoost's own TreeSHAP (``pred_contribs``) for the ``xgb_cox`` and
+        ``xgb_aft`` models; exact linear SHAP for models affine in their input (Cox); else
         shap's permutation explainer.
     feature_perturbation : {'tree_path_dependent', 'interventional'}, \
 default='tree_path_dependent'

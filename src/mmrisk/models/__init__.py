@@ -1,13 +1,16 @@
 """Estimator catalogue: every model is one scikit-learn object (feature pipeline + survival model).
 
 - :func:`make_model` builds a model of a kind in :data:`MODEL_KINDS` (``'cox'``, ``'coxnet'``,
-  ``'rsf'``, ``'gbsa'``, ``'staging'``): a feature pipeline whose last step, ``'model'``, is
-  the survival model; with a ``grid``, a :class:`SurvivalGridSearchCV` around it.
+  ``'rsf'``, ``'gbsa'``, ``'xgb_cox'``, ``'xgb_aft'``, ``'staging'``): a feature pipeline whose
+  last step, ``'model'``, is the survival model; with a ``grid``, a
+  :class:`SurvivalGridSearchCV` around it.
 - :class:`CoxPH` (Cox with a small ridge penalty and a Wald covariance) and :class:`CoxnetCV`
   (elastic-net Cox with the penalty chosen by inner CV) are the catalogue's own estimators;
   :class:`GridRandomSurvivalForest` is scikit-survival's random survival forest fitted on times
   rounded up to a grid (0.5 month), which bounds the size of the stored trees; boosting is
-  scikit-survival's, unchanged.
+  scikit-survival's, unchanged; :class:`XGBCox` and :class:`XGBAFT` are XGBoost's Cox and
+  accelerated failure time objectives (Breslow baseline; closed-form survival), fast at
+  registry scale.
 - competing risks (outcome: integer ``event`` 0/1/2 and ``time``; see
   :func:`check_competing_outcome`): :class:`CauseSpecificCoxPH`, :class:`CauseSpecificCoxnet`,
   :class:`FineGray`, built by :func:`make_competing_model` from :data:`COMPETING_MODEL_KINDS`;
@@ -46,6 +49,7 @@ from mmrisk.models._summary import (
     model_size_bytes,
     split_model,
 )
+from mmrisk.models._xgb import XGBAFT, AFTSurvivalFunction, XGBCox
 
 __all__ = [
     "COMPETING_MODEL_KINDS",
@@ -53,6 +57,7 @@ __all__ = [
     "HAZARD_RATIO_COLUMNS",
     "MODEL_KINDS",
     "MODEL_STEP",
+    "AFTSurvivalFunction",
     "CauseSpecificCoxPH",
     "CauseSpecificCoxnet",
     "RECALIBRATION_METHODS",
@@ -65,6 +70,8 @@ __all__ = [
     "ModelKind",
     "SurvivalGridSearchCV",
     "check_competing_outcome",
+    "XGBAFT",
+    "XGBCox",
     "coarsen_times",
     "collinear_columns",
     "cox_information",

@@ -1,6 +1,6 @@
 """``analysis_view``: endpoints computed from the raw tables, as a registry analyst would.
 
-Used by the generator (it ships the view beside the raw tables, REGISTRY.md §3.12) and by the
+Used by the generator (it ships the view beside the raw tables, docs/registry.md §3.12) and by the
 summary. PFS runs from induction start to the first recorded progression or a death known to the
 clinic; a death learnt only from the provincial registry leaves PFS censored at the last clinic
 visit (§6.4). OS is censored at the data cut for patients traced alive in the provincial registry,

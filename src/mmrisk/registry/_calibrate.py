@@ -2,9 +2,9 @@
 reproduces the published Kaplan–Meier medians (PFS 34.6 / 58.2 months from induction, OS 98
 months without maintenance), then write ``calibration.json``.
 
-The medians are matched on the **post-defect analysis view** (REGISTRY.md §6.4: "for exact
-matching, re-run the §5.4 root-finding on the post-defect analysis view"), the view the §7
-acceptance checks are computed on: endpoints derived from the raw tables after the §6 defects
+The medians are matched on the **post-defect analysis view** (docs/registry.md §6.4: the defects
+move the medians slightly, so exact matching needs the §5.4 root-finding on that view), the view
+the §7 acceptance checks are computed on: endpoints derived from the raw tables after the §6 defects
 (proxy progression dates, lab-date jitter, deaths known only from the provincial registry and so
 PFS censored at the last clinic visit, coarse death dates, duplicate registrations, ...).
 
@@ -59,9 +59,9 @@ __all__ = ["calibrate", "write_calibration", "registry_medians", "TARGETS", "CAL
 TARGETS = {"pfs_median_no_lm": 34.6, "pfs_median_lm": 58.2, "os_median_no_lm": 98.0}
 CALIBRATION_VERSION = "2.0"
 METHOD = (
-    "Brent root-finding (REGISTRY.md section 5.4) on the latent endpoints against bias-corrected "
-    "targets, iterated until the KM medians of the post-defect analysis view (section 6.4; as "
-    "the section 7 checks compute them) match the published targets"
+    "Brent root-finding (docs/registry.md section 5.4) on the latent endpoints against "
+    "bias-corrected targets, iterated until the KM medians of the post-defect analysis view "
+    "(section 6.4; as the section 7 checks compute them) match the published targets"
 )
 
 
@@ -201,7 +201,8 @@ def calibrate(n: int = 300_000, seed: int = 11, rounds: int = 1, log=None,
         "latent": {"targets": _rounded(latent_targets), "achieved": _rounded(latent)},
     }
     if view is None:
-        result["method"] = "Brent root-finding (REGISTRY.md section 5.4) on the latent endpoints"
+        result["method"] = ("Brent root-finding (docs/registry.md section 5.4) on the latent "
+                            "endpoints")
         result["achieved"] = result["latent"]["achieved"]
         return result
     result["method"] = METHOD

@@ -1,4 +1,4 @@
-"""The missingness and data-quality defects of REGISTRY.md §6, applied to clean tables.
+"""The missingness and data-quality defects of docs/registry.md §6, applied to clean tables.
 
 ``inject_defects`` changes the batch's tables in place and returns the list of injected defects
 (one row per defect: class, table, patient, column, whether a validator can detect it from the

@@ -1,4 +1,4 @@
-"""The data-generating model of the synthetic registry (REGISTRY.md §4–§5), in months.
+"""The data-generating model of the synthetic registry (docs/registry.md §4–§5), in months.
 
 ``simulate_latent`` draws one batch of patients: their true covariates, latent fitness and
 frailty, and every event time (ASCT, maintenance start and stop, progression, non-relapse death,

@@ -1,4 +1,4 @@
-"""``simulate_registry``: write a synthetic CMRG-DB-like registry extract (REGISTRY.md).
+"""``simulate_registry``: write a synthetic CMRG-DB-like registry extract (docs/registry.md).
 
 Patients are generated in fixed-size batches, each from its own child of one ``SeedSequence``,
 so the same seed gives byte-identical files, a larger ``n`` extends a smaller one's patients, and
@@ -155,7 +155,7 @@ def simulate_registry(
         The same seed (and ``n``, ``fmt``, ``clean``) gives byte-identical files.
     fmt : {"parquet", "csv"}, default="parquet"
     clean : bool, default=False
-        Skip the missingness and data-quality defects of REGISTRY.md §6.
+        Skip the missingness and data-quality defects of docs/registry.md §6.
     progress : callable, optional
         ``progress("simulate", batches_done, batches)`` (:mod:`mmrisk.progress`).
     batch_size : int, default=20000

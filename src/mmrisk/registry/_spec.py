@@ -1,4 +1,4 @@
-"""The one table specification of a registry extract (REGISTRY.md §3).
+"""The one table specification of a registry extract (docs/registry.md §3).
 
 Everything that knows about the extract's tables reads this module: the synthetic generator
 orders its columns by it, the pandera schemas of the validator are generated from it, and the

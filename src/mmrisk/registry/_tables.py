@@ -1,8 +1,8 @@
 """Turn one batch of latent patients (``_model.simulate_latent``) into the clean raw tables.
 
-Each ``_table_*`` function builds one table of REGISTRY.md §3 from the latent dict, drawing the
-details that do not feed back into the hazards (labs given stage, FISH results, responses, dose
-changes, SPM outside maintenance, causes of death). Dates are ISO strings; times in the latent
+Each ``_table_*`` function builds one table of docs/registry.md §3 from the latent dict, drawing
+the details that do not feed back into the hazards (labs given stage, FISH results, responses,
+dose changes, SPM outside maintenance, causes of death). Dates are ISO strings; times in the latent
 dict are months from induction start (T0, ``t_*``) or from the first ASCT (``s_*``).
 """
 
@@ -54,7 +54,7 @@ def table_centers(rng: np.random.Generator) -> pd.DataFrame:
         "center_id": [f"C{i:02d}" for i in range(1, 11)],
         "province": provinces,
         "lm_default_schedule": ["21of28", "28of28"] * 5,
-        # 1q entered most routine panels early in 2010-2016 (REGISTRY.md §3.1, §6.1).
+        # 1q entered most routine panels early in 2010-2016 (docs/registry.md §3.1, §6.1).
         "fish_1q_available_from": rng.choice([2010, 2010, 2011, 2011, 2012, 2013, 2014, 2016], 10),
         "ldh_uln_U_L": rng.integers(19, 26, 10) * 10,
         "data_quality_tier": ["A", "A", "B", "B", "A", "B", "C", "A", "B", "C"],

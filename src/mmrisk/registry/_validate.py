@@ -1,4 +1,4 @@
-"""Validate a registry extract against the data contract (REGISTRY.md §3, §6).
+"""Validate a registry extract against the data contract (docs/registry.md §3, §6).
 
 Two layers, both vectorised:
 

@@ -22,7 +22,7 @@ __all__ = ["TRIPOD_AI_ITEMS", "TripodItem", "tripod_checklist"]
 class TripodItem:
     """One TRIPOD+AI checklist row.
 
-    Attributes
+    Parameters
     ----------
     item : str
         Item number (``"1"``, ``"3a"``, ...).

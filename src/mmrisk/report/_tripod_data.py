@@ -57,7 +57,7 @@ ROLES = ("development", "evaluation")
 class ReportCohort:
     """One cohort of the report: the development cohort or an evaluation cohort.
 
-    Attributes
+    Parameters
     ----------
     label : str
         Short name shown in column headers, e.g. ``"development"``, ``"CMRG 2020-2023"``.
@@ -110,7 +110,7 @@ class ReportCohort:
 class OutcomeDefinition:
     """The predicted outcome (TRIPOD+AI 8a).
 
-    Attributes
+    Parameters
     ----------
     definition : str
         What counts as an event and what censors follow-up.
@@ -135,7 +135,7 @@ class OutcomeDefinition:
 class Predictor:
     """One candidate predictor (TRIPOD+AI 9b).
 
-    Attributes
+    Parameters
     ----------
     name : str
         Column name.
@@ -160,7 +160,7 @@ class Predictor:
 class SampleSizeCheck:
     """The Riley et al. sample-size check of the development cohort (TRIPOD+AI 10).
 
-    Attributes
+    Parameters
     ----------
     result : SampleSizeResult
         From :func:`mmrisk.evaluation.survival_sample_size`, with the cohort's own event rate,
@@ -187,7 +187,7 @@ class SampleSizeCheck:
 class AnalysisDescription:
     """How the data were analysed (TRIPOD+AI 12-15); each field is free text or a list.
 
-    Attributes
+    Parameters
     ----------
     data_use : str, optional
         How the data were used and partitioned (12a).
@@ -233,7 +233,7 @@ class AnalysisDescription:
 class ModelSpecification:
     """The full model (TRIPOD+AI 22): Cox coefficients and baseline survival, or a model URI.
 
-    Attributes
+    Parameters
     ----------
     name : str
         Model name (e.g. ``"coxnet"``).
@@ -279,7 +279,7 @@ class ModelSpecification:
 class Recalibration:
     """One updated version of the model (TRIPOD+AI 24).
 
-    Attributes
+    Parameters
     ----------
     version : str
         Registered version or name of the updated model.
@@ -305,7 +305,7 @@ class Recalibration:
 class ReportFigure:
     """A figure, embedded in the page as a PNG data URI.
 
-    Attributes
+    Parameters
     ----------
     section : str
         One of :data:`FIGURE_SECTIONS`.
@@ -327,7 +327,7 @@ class ReportFigure:
 class ReportData:
     """Everything the TRIPOD+AI report shows; every field but ``title`` may be left empty.
 
-    Attributes
+    Parameters
     ----------
     title : str
         Heading of the page (e.g. "coxnet: progression on lenalidomide maintenance").

@@ -5,8 +5,13 @@ Nothing here runs a workflow (train, score, ...: :mod:`mmrisk.workflows`); loadi
 core (:mod:`mmrisk.predict`) and what the pickled estimator needs.
 """
 
-from mmrisk.tracking._compare import RUN_TYPE_TAG, latest_leaderboard, lower_is_better
-from mmrisk.tracking._models import log_model, register_model
+from mmrisk.tracking._compare import (
+    RUN_TYPE_TAG,
+    evaluation_runs,
+    latest_leaderboard,
+    lower_is_better,
+)
+from mmrisk.tracking._models import log_model, model_source, register_model, register_version
 from mmrisk.tracking._pyfunc import LoadedModel, MMRiskPyfunc, load_model, upgrade_meta
 from mmrisk.tracking._store import (
     DEFAULT_TRACKING_URI,
@@ -22,11 +27,14 @@ __all__ = [
     "LoadedModel",
     "MMRiskPyfunc",
     "artifact_root",
+    "evaluation_runs",
     "latest_leaderboard",
     "load_model",
     "log_model",
     "lower_is_better",
+    "model_source",
     "register_model",
+    "register_version",
     "resolve_tracking_uri",
     "setup_experiment",
     "upgrade_meta",

@@ -7,7 +7,7 @@ from mlflow.tracking import MlflowClient
 
 from mmrisk.exceptions import MMRiskError
 
-__all__ = ["RUN_TYPE_TAG", "latest_leaderboard", "lower_is_better"]
+__all__ = ["RUN_TYPE_TAG", "evaluation_runs", "latest_leaderboard", "lower_is_better"]
 
 #: Tag that says what a parent run is (``train``; ``evaluation`` for ``mmrisk evaluate``).
 RUN_TYPE_TAG = "mmrisk.run_type"
@@ -86,3 +86,49 @@ def latest_leaderboard(uri: str, experiment: str, metric: str = "cv_cindex_uno"
              "registered_alias": parent.data.tags.get("registered_alias"),
              "data_fingerprint": parent.data.tags.get("data_fingerprint")}
     return board, facts
+
+
+def evaluation_runs(uri: str, experiment: str, model: str | None = None) -> pd.DataFrame:
+    """The ``mmrisk evaluate`` runs of an experiment, newest first.
+
+    Parameters
+    ----------
+    uri : str
+        Tracking URI.
+    experiment : str
+        Experiment name.
+    model : str, optional
+        Only the evaluations of this registered model name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per evaluation: ``run_id``, ``registered_model``, ``model_version``,
+        ``data_fingerprint``, ``apparent_calibration``, ``n_patients``, ``n_events`` and every
+        ``ext_`` metric with its ``_lo``/``_hi``.
+
+    Raises
+    ------
+    mmrisk.exceptions.MMRiskError
+        If the experiment does not exist.
+    """
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise MMRiskError(f"no experiment {experiment!r} in {uri}; run `mmrisk train` first")
+    query = f"tags.`{RUN_TYPE_TAG}` = 'evaluation'"
+    if model:
+        query += f" and tags.registered_model = '{model}'"
+    runs = client.search_runs([exp.experiment_id], query,
+                              order_by=["attributes.start_time DESC"])
+    rows = []
+    for run in runs:
+        tags, params = run.data.tags, run.data.params
+        row = {"run_id": run.info.run_id, "registered_model": tags.get("registered_model"),
+               "model_version": tags.get("model_version"),
+               "data_fingerprint": tags.get("data_fingerprint"),
+               "apparent_calibration": tags.get("apparent_calibration") == "true",
+               "n_patients": params.get("n_patients"), "n_events": params.get("n_events")}
+        row.update(run.data.metrics)
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import tempfile
 from importlib.metadata import version
 from pathlib import Path
@@ -17,7 +20,7 @@ from mlflow.tracking import MlflowClient
 from mmrisk.predict import predict_frame, synthetic_example
 from mmrisk.tracking._pyfunc import MMRiskPyfunc
 
-__all__ = ["log_model", "register_model"]
+__all__ = ["log_model", "model_source", "register_model", "register_version"]
 
 #: What a served model needs; declared so MLflow does not infer the environment per model.
 _REQUIREMENTS = ("scikit-survival", "scikit-learn", "pandas", "xgboost")
@@ -81,6 +84,32 @@ def log_model(fitted: Any, X: pd.DataFrame, meta: dict, *, seed: int = 0) -> str
     return logged.model_uri
 
 
+def register_version(model_uri: str, name: str, tags: dict[str, str] | None = None) -> Any:
+    """``mlflow.register_model`` without its console lines (they go to the log instead).
+
+    Parameters
+    ----------
+    model_uri : str
+        The logged model.
+    name : str
+        Registered model name (created if absent).
+    tags : dict, optional
+        Version tags.
+
+    Returns
+    -------
+    mlflow.entities.model_registry.ModelVersion
+        The new version.
+    """
+    buffer = io.StringIO()
+    with contextlib.redirect_stderr(buffer), contextlib.redirect_stdout(buffer):
+        mv = mlflow.register_model(model_uri, name, tags=tags)
+    for line in buffer.getvalue().splitlines():
+        if line.strip():
+            logging.getLogger("mlflow").info(line.strip())
+    return mv
+
+
 def register_model(name: str, model_uri: str, run_id: str, metric: str, value: float,
                    fingerprint: str, higher_is_better: bool,
                    client: MlflowClient | None = None) -> dict[str, Any]:
@@ -111,7 +140,7 @@ def register_model(name: str, model_uri: str, run_id: str, metric: str, value: f
         ``name``, ``version``, ``alias`` (``champion`` or ``challenger``), ``run_id``.
     """
     client = client or MlflowClient()
-    mv = mlflow.register_model(model_uri, name)
+    mv = register_version(model_uri, name)
     client.set_model_version_tag(name, mv.version, "data_fingerprint", fingerprint)
     client.set_model_version_tag(name, mv.version, metric, repr(float(value)))
     try:
@@ -126,3 +155,36 @@ def register_model(name: str, model_uri: str, run_id: str, metric: str, value: f
         alias = "champion" if same_data and better else "challenger"
     client.set_registered_model_alias(name, alias, mv.version)
     return {"name": name, "version": int(mv.version), "alias": alias, "run_id": run_id}
+
+
+def model_source(uri: str, tracking_uri: str | None = None) -> dict[str, Any]:
+    """Where a model URI comes from: registered name and version, run and experiment.
+
+    Parameters
+    ----------
+    uri : str
+        ``models:/NAME@ALIAS``, ``models:/NAME/VERSION`` or ``runs:/RUN_ID/model``.
+    tracking_uri : str, optional
+        The store (default: MLflow's current one).
+
+    Returns
+    -------
+    dict
+        ``name`` and ``version`` (None for a run URI), ``run_id``, ``experiment_id`` (None when
+        the URI is a local path).
+    """
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    name = version = run_id = None
+    if uri.startswith("models:/"):
+        rest = uri.removeprefix("models:/")
+        if "@" in rest:
+            name, alias = rest.split("@", 1)
+            mv = client.get_model_version_by_alias(name, alias)
+        else:
+            name, _, ver = rest.partition("/")
+            mv = client.get_model_version(name, ver)
+        version, run_id = int(mv.version), mv.run_id
+    elif uri.startswith("runs:/"):
+        run_id = uri.removeprefix("runs:/").split("/", 1)[0]
+    experiment_id = client.get_run(run_id).info.experiment_id if run_id else None
+    return {"name": name, "version": version, "run_id": run_id, "experiment_id": experiment_id}

@@ -6,12 +6,22 @@
   :func:`score_table_spark` is the Spark engine (:func:`score_spark`, :func:`spark_score` for
   frames already in memory or in Spark).
 - :func:`explain_input` -- ``explain``: SHAP tables and figures for an input file.
+- :func:`evaluate` -- ``evaluate``: a fixed model on a new cohort with outcomes (metrics with
+  CIs, decision curves, subgroups, centre heterogeneity, figures, an MLflow run);
+  :func:`recalibrate_model` -- ``recalibrate``: a registered update for a new setting.
 - :func:`serve` / :func:`ui` -- MLflow's model server and UI on 127.0.0.1, in the foreground.
 """
 
 from mmrisk.workflows._cohort import CohortFiles, write_cohort
+from mmrisk.workflows._evaluate import (
+    EvaluationCohort,
+    EvaluationResult,
+    evaluate,
+    evaluation_cohort,
+)
 from mmrisk.workflows._explain import ExplainResult, explain_input
 from mmrisk.workflows._input import ScoringInput, identifier_column, read_scoring_input
+from mmrisk.workflows._recalibrate import RecalibrationResult, recalibrate_model
 from mmrisk.workflows._score import ScoreResult, drift_paths, score, score_chunk, write_drift
 from mmrisk.workflows._serve import (
     serve,
@@ -33,16 +43,22 @@ from mmrisk.workflows._train import TrainResult, leaderboard, train
 
 __all__ = [
     "CohortFiles",
+    "EvaluationCohort",
+    "EvaluationResult",
+    "RecalibrationResult",
     "ExplainResult",
     "ScoreResult",
     "ScoringInput",
     "TrainResult",
     "drift_paths",
+    "evaluate",
+    "evaluation_cohort",
     "explain_input",
     "get_spark",
     "identifier_column",
     "leaderboard",
     "read_scoring_input",
+    "recalibrate_model",
     "score",
     "score_chunk",
     "score_file_spark",

@@ -1,6 +1,6 @@
 """``mmrisk score``: check, score and explain every input row, in chunks; write atomically; drift.
 
-The output (ARCHITECTURE.md "Contracts") has one row per input row, in input order: the
+The output (docs/architecture.md "Contracts") has one row per input row, in input order: the
 identifier column if the input has one, ``status``, ``reason``, ``risk_score``, ``risk_group``,
 ``surv_<h>m`` per horizon and ``reason_1..3``. Rows are read and scored chunk by chunk (Parquet
 row batches, CSV chunks), so memory is bounded by the chunk size. The output is written to a
