@@ -51,7 +51,6 @@ from sksurv.tree import SurvivalTree
 
 from mmrisk.exceptions import MMRiskError
 from mmrisk.explain._base import OutputSpec, parse_output
-from mmrisk.explain._fastshap import TreeArrays, interventional_shap, path_dependent_shap
 from mmrisk.explain._outputs import time_index
 from mmrisk.explain._xgb import XGBoostShap, is_xgboost_model
 
@@ -271,6 +270,9 @@ class TreeShap:
                 "feature_perturbation must be 'tree_path_dependent' or 'interventional'; got "
                 f"{feature_perturbation!r}."
             )
+        # numba (the kernels' compiler) is imported here, on first use, not with mmrisk.explain
+        from mmrisk.explain._fastshap import TreeArrays
+
         self._trees = TreeArrays(shap_tree_model(estimator, output))
         self._background: np.ndarray | None = None
         if feature_perturbation == "interventional":
@@ -283,6 +285,8 @@ class TreeShap:
 
     def __call__(self, Z: Any) -> np.ndarray:
         """SHAP values of the model input rows ``Z``: (n_samples, n_columns)."""
+        from mmrisk.explain._fastshap import interventional_shap, path_dependent_shap
+
         X = as_tree_input(Z)
         if self._background is None:
             phi, _ = path_dependent_shap(self._trees, X)

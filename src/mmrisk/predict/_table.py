@@ -6,6 +6,8 @@ already checked. Both return :func:`output_columns`, one row per input row.
 
 from __future__ import annotations
 
+import json
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +25,8 @@ RISK_GROUPS = ("low", "intermediate", "high")
 N_REASONS = 3
 #: Rows of the reference (background) sample built from the training profile.
 _N_REFERENCE = 100
+#: Rows explained per call when computing reasons (bounds the memory of large batches).
+_REASON_BLOCK = 100_000
 
 
 def learn_cutpoints(train_risk: np.ndarray) -> list[float]:
@@ -166,12 +170,56 @@ def reference_rows(meta: dict, n: int = _N_REFERENCE) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _reasons(estimator: Any, X: pd.DataFrame, meta: dict) -> pd.DataFrame:
-    """``reason_1..3`` of every row: the largest SHAP contributions to the risk score."""
+#: Reference rows through each model's feature pipeline, per model and training profile
+#: (the same for every batch a model scores; models are immutable once trained).
+_REFERENCE_INPUTS: weakref.WeakKeyDictionary[Any, tuple[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _reference_input(estimator: Any, meta: dict) -> Any:
+    """:func:`reference_rows` of ``meta`` through the estimator's feature pipeline, memoised."""
+    from mmrisk.explain import transform_for_explain
+
+    key = json.dumps([meta["features"], meta["profile"]["features"]], sort_keys=True,
+                     default=str)
+    try:
+        cached = _REFERENCE_INPUTS.get(estimator)
+    except TypeError:  # an estimator that cannot be weakly referenced: no memo
+        return transform_for_explain(estimator, reference_rows(meta))
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    value = transform_for_explain(estimator, reference_rows(meta))
+    _REFERENCE_INPUTS[estimator] = (key, value)
+    return value
+
+
+def _rows(model_input: Any, lo: int, hi: int) -> Any:
+    """Rows ``lo:hi`` of a :class:`mmrisk.explain.ModelInput`."""
+    from mmrisk.explain import ModelInput
+
+    cols = model_input.columns
+    return ModelInput(cols.iloc[lo:hi] if isinstance(cols, pd.DataFrame) else cols[lo:hi],
+                      {k: v.iloc[lo:hi] for k, v in model_input.intermediate.items()})
+
+
+def _reasons(estimator: Any, X: pd.DataFrame, meta: dict, model_input: Any = None
+             ) -> pd.DataFrame:
+    """``reason_1..3`` of every row: the largest SHAP contributions to the risk score.
+
+    ``model_input`` is :func:`mmrisk.explain.transform_for_explain` of ``X`` when the caller has
+    it (the feature pipeline is not run again). Rows are explained in blocks of
+    ``_REASON_BLOCK``, so that the per-column SHAP values of a large batch are never all in
+    memory at once.
+    """
     from mmrisk.explain import explain, reasons_table
 
-    expl = explain(estimator, X, output="risk", background=reference_rows(meta))
-    return reasons_table(expl, k=N_REASONS)
+    background = _reference_input(estimator, meta)
+    parts = []
+    for lo in range(0, len(X), _REASON_BLOCK):
+        hi = min(lo + _REASON_BLOCK, len(X))
+        expl = explain(estimator, X.iloc[lo:hi], output="risk", background=background,
+                       model_input=None if model_input is None else _rows(model_input, lo, hi))
+        parts.append(reasons_table(expl, k=N_REASONS))
+    return parts[0] if len(parts) == 1 else pd.concat(parts)
 
 
 def predict_frame(estimator: Any, meta: dict, frame: pd.DataFrame, reasons: bool = True
@@ -237,12 +285,21 @@ def predict_rows(estimator: Any, meta: dict, X: pd.DataFrame, status: np.ndarray
     cols.update({f"reason_{j + 1}": np.full(n, "", dtype=object) for j in range(N_REASONS)})
     scored = status != "error"
     if scored.any():
-        Xs = X[scored]
+        Xs = X if scored.all() else X[scored]
         features, final = split_model(estimator)
-        Z = Xs if features is None else features.transform(Xs)  # once for risk and survival
+        model_input = None
+        if features is None:
+            Z = Xs
+        elif reasons:  # once for risk, survival and reasons (with the derived values shown)
+            from mmrisk.explain import transform_for_explain
+
+            model_input = transform_for_explain(estimator, Xs)
+            Z = model_input.columns
+        else:
+            Z = features.transform(Xs)  # once for risk and survival
         parts = [predict_table(final, Z, horizons, meta["cutpoints"]).set_axis(Xs.index)]
         if reasons:
-            parts.append(_reasons(estimator, Xs, meta))
+            parts.append(_reasons(estimator, Xs, meta, model_input))
         for part in parts:
             for col in part.columns:
                 cols[col][scored] = part[col].to_numpy()
