@@ -29,8 +29,8 @@ def _curve(table: pd.DataFrame, group: str, cause: int) -> pd.DataFrame:
 def cif_figure(time: np.ndarray, event: np.ndarray, group: np.ndarray, *,
                causes: Sequence[int] = (1, 2),
                cause_labels: Sequence[str] = ("progression", "death without progression"),
-               title: str = "", xlabel: str = "Months from landmark", step: float = 12.0
-               ) -> Figure:
+               title: str = "", xlabel: str = "Months from landmark", step: float = 12.0,
+               order: Sequence[str] | None = None) -> Figure:
     """Aalen–Johansen cumulative incidence of each cause by group, 95% bands, numbers at risk.
 
     Parameters
@@ -49,6 +49,9 @@ def cif_figure(time: np.ndarray, event: np.ndarray, group: np.ndarray, *,
         Labels.
     step : float, default=12.0
         Spacing of the numbers-at-risk columns (months).
+    order : sequence of str, default=None
+        Order of the groups (e.g. ``("low", "intermediate", "high")``); groups not listed
+        follow in sorted order. ``None``: sorted.
 
     Returns
     -------
@@ -59,7 +62,8 @@ def cif_figure(time: np.ndarray, event: np.ndarray, group: np.ndarray, *,
     y = competing_outcome(event, time)
     labels = np.array(["missing" if pd.isna(g) else str(g) for g in group], dtype=object)
     table = aalen_johansen(y, groups=labels)
-    levels = sorted(set(labels))
+    first = [g for g in (order or ()) if g in set(labels)]
+    levels = first + sorted(set(labels) - set(first))
     fig = Figure(figsize=(8, 6))
     ax, ax_risk = fig.subplots(2, 1, height_ratios=[4, 1], sharex=True)
     t_all = y["time"]

@@ -31,6 +31,7 @@ and the replicates alike.
 from __future__ import annotations
 
 import logging
+import subprocess
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
@@ -47,7 +48,7 @@ from sksurv.util import Surv
 
 from mmrisk import __version__
 from mmrisk.cohort import Cohort, data_fingerprint, input_rules, load_cohort, table1
-from mmrisk.config import ExperimentConfig, config_hash
+from mmrisk.config import HOLDOUT_SCHEMES, ExperimentConfig, config_hash
 from mmrisk.evaluation import (
     CVResult,
     Split,
@@ -66,7 +67,7 @@ from mmrisk.models import (
     model_size_bytes,
     predict_cif_at,
 )
-from mmrisk.predict import learn_cutpoints, risk_groups, training_profile
+from mmrisk.predict import RISK_GROUPS, learn_cutpoints, risk_groups, training_profile
 from mmrisk.progress import Progress
 from mmrisk.report import cif_figure, hr_forest_figure, plot_cif_calibration, write_explanation
 from mmrisk.tracking import (
@@ -78,14 +79,6 @@ from mmrisk.tracking import (
     setup_experiment,
 )
 from mmrisk.workflows._cohort import CAUSE_NAMES, cohort_cif_tables
-from mmrisk.workflows._train import (
-    TrainResult,
-    _fit_tags,
-    _git_commit,
-    _log_figure,
-    final_fit_rows,
-    leaderboard,
-)
 
 __all__ = ["competing_metric_names", "cross_validate_competing", "train_competing"]
 
@@ -93,6 +86,45 @@ log = logging.getLogger(__name__)
 
 #: statsmodels' lowess ``delta`` as a fraction of the range of the predictions.
 _LOWESS_DELTA = 0.01
+
+
+# The survival path's small helpers, repeated here: importing workflows._train would make an
+# import cycle (it dispatches to this module). Keep them in step with workflows/_train.py.
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _log_figure(fig: Any, name: str) -> None:
+    mlflow.log_figure(fig, f"figures/{name}.png")
+
+
+def _final_fit_rows(config: ExperimentConfig, splits: list) -> tuple[np.ndarray | None, str]:
+    scheme = config.validation.scheme
+    choice = config.final_fit or ("development" if scheme in HOLDOUT_SCHEMES else "all")
+    if choice == "development" and scheme in HOLDOUT_SCHEMES:
+        return np.asarray(splits[0].train_idx), "development"
+    return None, "all"
+
+
+def _fit_tags(config: ExperimentConfig, label: str) -> dict[str, str]:
+    tags = {"final_fit": label}
+    if label == "all" and config.validation.scheme in HOLDOUT_SCHEMES:
+        tags["note"] = ("final_fit: all: this model was refitted on every row; the test_ "
+                        "metrics describe the fit on the development rows")
+    return tags
+
+
+def _leaderboard(cv: CVResult) -> pd.DataFrame:
+    board = cv.metrics.copy()
+    if len(cv.differences):
+        diffs = cv.differences.rename(columns={"diff": "diff_vs_baseline", "lo": "diff_lo",
+                                               "hi": "diff_hi"})
+        board = board.merge(diffs, on=["model", "metric"], how="left")
+    return board
 
 
 def competing_metric_names(horizons: Sequence[int]) -> list[str]:
@@ -361,7 +393,7 @@ def _model_figures(name: str, kind: str, cv: CVResult, y: np.ndarray, horizons: 
     groups = risk_groups(pred["risk"].to_numpy(), learn_cutpoints(pred["risk"].to_numpy()))
     _log_figure(cif_figure(y_t["time"], y_t["event"], groups,
                            title=f"{name}: Aalen–Johansen CIF by out-of-fold risk group "
-                                 "(tertiles)"), "cif_risk_groups")
+                                 "(tertiles)", order=RISK_GROUPS), "cif_risk_groups")
     hr = hazard_ratios(fitted)
     if "cause" in hr:
         hr = hr[hr["cause"] == 1].drop(columns="cause")
@@ -464,7 +496,7 @@ def _parent_artifacts(config: ExperimentConfig, cohort: Cohort, board: pd.DataFr
 
 def train_competing(config: ExperimentConfig, *, tracking_uri: str | None = None,
                     experiment: str | None = None, progress: Progress | None = None,
-                    extract_path: str | None = None) -> TrainResult:
+                    extract_path: str | None = None) -> dict[str, Any]:
     """The main job for a competing-risks outcome (see the module docstring).
 
     Parameters
@@ -480,8 +512,10 @@ def train_competing(config: ExperimentConfig, *, tracking_uri: str | None = None
 
     Returns
     -------
-    TrainResult
-        As :func:`mmrisk.workflows.train`; ``cv.predictions`` holds ``cif_<h>m`` columns.
+    dict
+        The fields of :class:`mmrisk.workflows.TrainResult` (``parent_run_id``,
+        ``child_run_ids``, ``leaderboard``, ``cv``, ``registered``, ``experiment_id``,
+        ``tracking_uri``, ``data_fingerprint``); ``cv.predictions`` holds ``cif_<h>m`` columns.
     """
     tick = progress or (lambda *_: None)
     if not config.competing:
@@ -496,11 +530,11 @@ def train_competing(config: ExperimentConfig, *, tracking_uri: str | None = None
     y_cause1 = Surv.from_arrays(event=y["event"] == 1, time=y["time"])  # stratify on cause 1
     splits = make_splits(v.scheme, y_cause1, meta, n_splits=v.n_splits, n_repeats=v.n_repeats,
                          test_from_year=v.test_from_year, split_column="split", seed=config.seed)
-    fit = final_fit_rows(config, splits)
+    fit = _final_fit_rows(config, splits)
     cv = cross_validate_competing(models, X, y, splits, config.horizons,
                                   baseline=config.baseline, n_bootstrap=v.n_bootstrap,
                                   seed=config.seed, progress=tick)
-    board = leaderboard(cv)
+    board = _leaderboard(cv)
     uri = resolve_tracking_uri(tracking_uri, config.tracking.tracking_uri)
     exp_id = setup_experiment(uri, experiment or config.tracking.experiment)
     tags = {"data_fingerprint": fingerprint, "config_hash": config_hash(config),
@@ -527,8 +561,9 @@ def train_competing(config: ExperimentConfig, *, tracking_uri: str | None = None
                 {**tags, "experiment_id": exp_id, "cohort_spec": cohort_spec}, fit)
         tick("log", len(models), len(models))
         registered = _register(config, values, uris, children, fingerprint)
-    return TrainResult(parent.info.run_id, children, board, cv, registered, exp_id, uri,
-                       fingerprint)
+    return {"parent_run_id": parent.info.run_id, "child_run_ids": children,
+            "leaderboard": board, "cv": cv, "registered": registered, "experiment_id": exp_id,
+            "tracking_uri": uri, "data_fingerprint": fingerprint}
 
 
 def _register(config: ExperimentConfig, values: dict, uris: dict, children: dict,
