@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +26,10 @@ __all__ = [
     "TrackingSpec",
     "ValidationSpec",
     "ExplainSpec",
+    "COMPETING_KINDS",
+    "COMPETING_METRIC",
     "config_hash",
+    "load_horizons",
     "load_cohort_spec",
     "load_config",
 ]
@@ -48,8 +52,10 @@ class CohortSpec(_Strict):
         as the published registry analysis (LM group by later receipt: immortal-time biased).
     landmark_days : int, default=180
         Days after ASCT for ``post_asct`` (0 to 3650; ignored by the other landmarks).
-    endpoint : {"pfs", "ttp", "os"}, default="pfs"
-        PFS = progression or death; TTP = progression, death censored; OS = death.
+    endpoint : {"pfs", "ttp", "os", "progression_cr"}, default="pfs"
+        PFS = progression or death; TTP = progression, death censored; OS = death;
+        ``progression_cr``: competing risks, progression (1) vs death without progression (2),
+        trained with the competing-risks model kinds (:data:`COMPETING_KINDS`).
     data_cut : str or None, default=None
         Administrative censoring date, ISO ``YYYY-MM-DD``. ``None``: no censoring beyond each
         patient's last contact.
@@ -65,7 +71,7 @@ class CohortSpec(_Strict):
 
     landmark: Literal["lm_start", "post_asct", "induction"] = "lm_start"
     landmark_days: int = Field(180, ge=0, le=3650)
-    endpoint: Literal["pfs", "ttp", "os"] = "pfs"
+    endpoint: Literal["pfs", "ttp", "os", "progression_cr"] = "pfs"
     data_cut: str | None = None
     group_by: str | None = None
     site_as_feature: bool = False
@@ -118,6 +124,10 @@ class DataSpec(_Strict):
         Column of ``table`` with patient identifiers. ``None``: row numbers from 1.
     group_column : str or None, default=None
         Column of ``table`` that groups Table 1 and the Kaplan–Meier figure.
+    competing_risks : bool, default=False
+        ``event`` holds competing-risks codes: 0 = censored, 1 = event of interest,
+        2 = competing event (any other value is an error naming the rows); the models must be
+        of the competing-risks kinds (:data:`COMPETING_KINDS`).
     """
 
     extract: str | None = None
@@ -131,6 +141,7 @@ class DataSpec(_Strict):
     split_column: str | None = None
     id_column: str | None = None
     group_column: str | None = None
+    competing_risks: bool = False
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSpec:
@@ -139,6 +150,9 @@ class DataSpec(_Strict):
                              "analysis table), not both")
         if self.table and not (self.time and self.event):
             raise ValueError("a flat 'table' needs 'time' and 'event' column names")
+        if self.competing_risks and not self.table:
+            raise ValueError("'competing_risks' describes the event codes of a flat 'table'; "
+                             "for a registry extract set cohort.endpoint: progression_cr")
         return self
 
 
@@ -251,6 +265,13 @@ class ExplainSpec(_Strict):
     n_samples: int = Field(200, ge=0, le=100_000)
 
 
+#: Model kinds for a competing-risks outcome (``mmrisk.models.COMPETING_MODEL_KINDS``; config
+#: sits below the models layer, so the names are repeated here and a test keeps them equal).
+COMPETING_KINDS = ("cs_cox", "cs_coxnet", "finegray")
+#: Competing-risks metric names (``<scope>_<metric>``): the only ones a competing run logs.
+COMPETING_METRIC = re.compile(r"^(cv|test)_(cindex_wolbers|cif_(auc|brier|ici|oe)_\d+m)$")
+
+
 class ExperimentConfig(_Strict):
     """A whole ``mmrisk train`` experiment.
 
@@ -285,6 +306,12 @@ class ExperimentConfig(_Strict):
         so the model is the one its ``test_`` metrics describe; every row for ``kfold`` and
         ``by_site``. ``"all"`` refits a holdout scheme's model on every row (the run then says
         that its test metrics describe the development fit).
+
+    Attributes
+    ----------
+    competing : bool
+        The outcome is competing risks (``cohort.endpoint: progression_cr`` for a registry
+        extract, ``data.competing_risks: true`` for a flat table).
     """
 
     name: str = "default"
@@ -318,7 +345,37 @@ class ExperimentConfig(_Strict):
             raise ValueError(f"final_fit: development needs a single holdout split (scheme "
                              f"{' or '.join(HOLDOUT_SCHEMES)}); scheme "
                              f"{self.validation.scheme!r} has no one development set")
+        self._competing_consistent()
         return self
+
+    @property
+    def competing(self) -> bool:
+        """Whether the outcome is competing risks (see the class docstring)."""
+        if self.data.table:
+            return self.data.competing_risks
+        return self.cohort.endpoint == "progression_cr"
+
+    def _competing_consistent(self) -> None:
+        if self.data.table and self.cohort.endpoint == "progression_cr" \
+                and not self.data.competing_risks:
+            raise ValueError("a flat 'table' declares competing-risks event codes with "
+                             "data.competing_risks: true, not cohort.endpoint")
+        outcome = ("competing-risks outcome (cohort.endpoint: progression_cr or "
+                   "data.competing_risks: true)")
+        for name, spec in self.models.items():
+            if self.competing and spec.kind not in COMPETING_KINDS:
+                raise ValueError(f"models.{name}.kind: {spec.kind!r} cannot fit a {outcome}; "
+                                 f"use one of {', '.join(COMPETING_KINDS)}")
+            if not self.competing and spec.kind in COMPETING_KINDS:
+                raise ValueError(f"models.{name}.kind: {spec.kind!r} needs a {outcome}")
+            if self.competing and spec.grid:
+                raise ValueError(f"models.{name}.grid: grids are not supported for the "
+                                 "competing-risks kinds; give fixed params")
+        metric = self.tracking.select_metric
+        if self.competing and not COMPETING_METRIC.match(metric):
+            raise ValueError(f"tracking.select_metric {metric!r} is not logged for a "
+                             f"{outcome}; use e.g. cv_cindex_wolbers, cv_cif_auc_<h>m, "
+                             "cv_cif_brier_<h>m or cv_cif_ici_<h>m")
 
 
 def _where(loc: tuple) -> str:
@@ -397,6 +454,34 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ex
         return ExperimentConfig.model_validate(raw)
     except ValidationError as e:
         raise _problems(path, e) from None
+
+
+def load_horizons(path: str | Path) -> list[int]:
+    """The ``horizons`` of a config file (the default if absent), validated as in a config.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A YAML config file; its other blocks are not validated.
+
+    Returns
+    -------
+    list of int
+        Increasing positive whole months.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing or the horizons are not increasing positive whole months.
+    """
+    path = Path(path)
+    raw = _read_yaml(path)
+    if raw.get("horizons") is None:
+        return ExperimentConfig.model_fields["horizons"].default_factory()
+    try:
+        return ExperimentConfig._horizons(list(raw["horizons"]))
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{path}: key horizons: {e}") from None
 
 
 def config_hash(config: ExperimentConfig) -> str:

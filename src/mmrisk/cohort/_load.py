@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmrisk.cohort._build import Cohort, build_cohort
+from mmrisk.cohort._build import COMPETING_ENDPOINT, Cohort, build_cohort
+from mmrisk.cohort._competing import check_event_codes
 from mmrisk.config import CohortSpec, DataSpec
 from mmrisk.exceptions import ConfigError, ExtractError
 
@@ -94,6 +95,8 @@ def flat_cohort(table: pd.DataFrame, spec: DataSpec, source: str = "table") -> C
         Names the columns: ``time`` (numeric, >= 0), ``event`` (0/1 or true/false),
         ``features`` (default: every column that is not a named metadata column),
         ``split_column`` (``train``/``test``, copied to ``data["split"]`` in lower case),
+        ``competing_risks`` (``event`` holds codes 0/1/2: ``data["event"]`` is that integer
+        code and ``spec.endpoint`` is ``progression_cr``),
         ``id_column`` (default: row numbers from 1) and ``group_column``.
     source : str, default="table"
         What the table is (its file name), for error messages.
@@ -109,7 +112,8 @@ def flat_cohort(table: pd.DataFrame, spec: DataSpec, source: str = "table") -> C
     Raises
     ------
     mmrisk.exceptions.ConfigError
-        If a column named in ``spec`` is not in ``table``.
+        If a column named in ``spec`` is not in ``table``, or (``competing_risks``) an event
+        code is not 0, 1 or 2 (the message names the rows).
     """
     for key in ("time", "event", "split_column", "id_column", "group_column"):
         col = getattr(spec, key)
@@ -125,9 +129,12 @@ def flat_cohort(table: pd.DataFrame, spec: DataSpec, source: str = "table") -> C
                           f"are not in the table")
     time = pd.to_numeric(table[spec.time], errors="coerce")
     raw_event = table[spec.event]
-    as_text = raw_event.astype(str).str.strip().str.lower()
-    event = as_text.map({"1": True, "0": False, "1.0": True, "0.0": False, "true": True,
-                         "false": False})
+    if spec.competing_risks:  # codes 0/1/2; any other value is an error naming the rows
+        event = pd.Series(check_event_codes(raw_event.to_numpy(), spec.event))
+    else:
+        as_text = raw_event.astype(str).str.strip().str.lower()
+        event = as_text.map({"1": True, "0": False, "1.0": True, "0.0": False, "true": True,
+                             "false": False})
     reason = pd.Series([None] * len(table), dtype=object)
     reason[(time.isna() | (time < 0)).to_numpy()] = _FLAT_REASONS["time"]
     reason[(event.isna() & reason.isna()).to_numpy()] = _FLAT_REASONS["event"]
@@ -145,7 +152,8 @@ def flat_cohort(table: pd.DataFrame, spec: DataSpec, source: str = "table") -> C
         data["split"] = table[spec.split_column].astype(str).str.strip().str.lower().to_numpy()
     data = pd.concat([data, table[features].reset_index(drop=True)], axis=1)
     data["time"] = time.to_numpy(float)
-    data["event"] = event.eq(True).to_numpy(bool)
+    data["event"] = (event.to_numpy(np.int64) if spec.competing_risks
+                     else event.eq(True).to_numpy(bool))
     status = pd.DataFrame({"patient_id": ids.to_numpy(), "included": keep,
                            "reason": reason.to_numpy()})
     flow = [{"step": "extract", "reason": "rows of the table", "n": len(table)}]
@@ -155,7 +163,8 @@ def flat_cohort(table: pd.DataFrame, spec: DataSpec, source: str = "table") -> C
     return Cohort(data=data[keep].reset_index(drop=True), features=list(features),
                   flow=pd.DataFrame(flow), status=status,
                   issues=pd.DataFrame(columns=["table", "column", "check", "n"]),
-                  spec=CohortSpec(), group_by=spec.group_column)
+                  spec=CohortSpec(endpoint=COMPETING_ENDPOINT if spec.competing_risks
+                                  else "pfs"), group_by=spec.group_column)
 
 
 def load_cohort(data: DataSpec, cohort: CohortSpec, extract_path: str | Path | None = None

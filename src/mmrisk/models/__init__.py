@@ -14,7 +14,9 @@
 - competing risks (outcome: integer ``event`` 0/1/2 and ``time``; see
   :func:`check_competing_outcome`): :class:`CauseSpecificCoxPH`, :class:`CauseSpecificCoxnet`,
   :class:`FineGray`, built by :func:`make_competing_model` from :data:`COMPETING_MODEL_KINDS`;
-  each has ``predict_cif(X, times)``.
+  each has ``predict_cif(X, times)``; :func:`predict_cif_at` (CIF at horizons, also through a
+  pipeline) and :func:`cause_linear_model` (a cause's linear predictor as the risk score, for
+  SHAP reasons).
 - :class:`RecalibratedSurvival` / :func:`recalibrate`: a fitted model updated on a new cohort
   (baseline, calibration intercept, or intercept and slope);
 - :func:`hazard_ratios` (Cox-type models, competing-risks models too), :func:`model_size_bytes`,
@@ -28,9 +30,11 @@ Every model follows the scikit-survival contract: ``fit(X, y)`` with ``y`` a str
 from mmrisk.models._catalogue import MODEL_KINDS, MODEL_STEP, ModelKind, make_model, model_kind
 from mmrisk.models._competing import (
     COMPETING_MODEL_KINDS,
+    CauseLinearPredictor,
     CauseSpecificCoxnet,
     CauseSpecificCoxPH,
     FineGray,
+    cause_linear_model,
     check_competing_outcome,
     make_competing_model,
     predict_cif_at,
@@ -69,6 +73,8 @@ __all__ = [
     "RecalibratedSurvival",
     "ModelKind",
     "SurvivalGridSearchCV",
+    "CauseLinearPredictor",
+    "cause_linear_model",
     "check_competing_outcome",
     "XGBAFT",
     "XGBCox",

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmrisk.models import predict_survival_at, split_model
+from mmrisk.models import cause_linear_model, predict_cif_at, predict_survival_at, split_model
 from mmrisk.predict._checks import check_rows
 
 __all__ = ["RISK_GROUPS", "N_REASONS", "learn_cutpoints", "output_columns", "predict_table",
@@ -74,8 +74,17 @@ def risk_groups(risk: np.ndarray, cutpoints: Sequence[float]) -> np.ndarray:
     return out
 
 
+#: Output kinds: survival models give ``surv_<h>m``, competing-risks models ``cif_<h>m`` (the
+#: cumulative incidence of the event of interest); ``meta["outcome_kind"]`` says which.
+_PREFIX = {"survival": "surv", "cif": "cif"}
+
+
+def _outcome_kind(meta: dict) -> str:
+    return meta.get("outcome_kind", "survival")
+
+
 def predict_table(model: Any, X: pd.DataFrame, horizons: Sequence[int],
-                  cutpoints: Sequence[float]) -> pd.DataFrame:
+                  cutpoints: Sequence[float], outcome: str = "survival") -> pd.DataFrame:
     """``risk_score``, ``risk_group`` and ``surv_<h>m`` per horizon, one row per row of ``X``.
 
     Parameters
@@ -88,6 +97,10 @@ def predict_table(model: Any, X: pd.DataFrame, horizons: Sequence[int],
         Months.
     cutpoints : sequence of float
         Risk-group cut-points learned on the training data.
+    outcome : {"survival", "cif"}, default="survival"
+        ``"cif"`` for a competing-risks model: ``cif_<h>m`` columns (the cumulative incidence
+        of the event of interest, :func:`mmrisk.models.predict_cif_at`) instead of
+        ``surv_<h>m``; its risk score is the CIF at the last horizon.
 
     Returns
     -------
@@ -95,30 +108,33 @@ def predict_table(model: Any, X: pd.DataFrame, horizons: Sequence[int],
         Indexed like ``X``.
     """
     risk = np.asarray(model.predict(X), float)
-    surv = predict_survival_at(model, X, horizons)
+    at = predict_cif_at if outcome == "cif" else predict_survival_at
+    values = at(model, X, horizons)
     out = pd.DataFrame({"risk_score": risk, "risk_group": risk_groups(risk, cutpoints)},
                        index=X.index)
     for j, h in enumerate(horizons):
-        out[f"surv_{int(h)}m"] = surv[:, j]
+        out[f"{_PREFIX[outcome]}_{int(h)}m"] = values[:, j]
     return out
 
 
-def output_columns(horizons: Sequence[int]) -> list[str]:
+def output_columns(horizons: Sequence[int], outcome: str = "survival") -> list[str]:
     """The scoring output columns, in order (without the identifier column).
 
     Parameters
     ----------
     horizons : sequence of int
-        Months of the ``surv_<h>m`` columns.
+        Months of the ``surv_<h>m`` (or ``cif_<h>m``) columns.
+    outcome : {"survival", "cif"}, default="survival"
+        ``"cif"`` for a competing-risks model (``meta["outcome_kind"]``).
 
     Returns
     -------
     list of str
-        ``status``, ``reason``, ``risk_score``, ``risk_group``, ``surv_<h>m``...,
-        ``reason_1``, ``reason_2``, ``reason_3``.
+        ``status``, ``reason``, ``risk_score``, ``risk_group``, ``surv_<h>m``... (or
+        ``cif_<h>m``...), ``reason_1``, ``reason_2``, ``reason_3``.
     """
     return (["status", "reason", "risk_score", "risk_group"]
-            + [f"surv_{int(h)}m" for h in horizons]
+            + [f"{_PREFIX[outcome]}_{int(h)}m" for h in horizons]
             + [f"reason_{j + 1}" for j in range(N_REASONS)])
 
 
@@ -212,6 +228,10 @@ def _reasons(estimator: Any, X: pd.DataFrame, meta: dict, model_input: Any = Non
     """
     from mmrisk.explain import explain, reasons_table
 
+    if _outcome_kind(meta) == "cif":  # the CIF is not additive: explain cause 1's predictor
+        expl = explain(cause_linear_model(estimator, cause=1), X, output="risk",
+                       background=reference_rows(meta))
+        return reasons_table(expl, k=N_REASONS)
     background = _reference_input(estimator, meta)
     parts = []
     for lo in range(0, len(X), _REASON_BLOCK):
@@ -235,15 +255,17 @@ def predict_frame(estimator: Any, meta: dict, frame: pd.DataFrame, reasons: bool
     frame : pandas.DataFrame
         Input rows holding the model's feature columns (other columns are ignored).
     reasons : bool, default=True
-        Compute ``reason_1..3`` (SHAP on the risk score, against :func:`reference_rows`);
+        Compute ``reason_1..3`` (SHAP on the risk score, against :func:`reference_rows`; for a
+        competing-risks model on the linear predictor of the event of interest);
         ``False`` leaves them empty.
 
     Returns
     -------
     pandas.DataFrame
         Indexed like ``frame``, columns :func:`output_columns`: ``status`` (``ok``,
-        ``warning``, ``error``), ``reason``, ``risk_score``, ``risk_group``, ``surv_<h>m``,
-        ``reason_1..3``. Rows with ``status == 'error'`` have no scores and no reasons.
+        ``warning``, ``error``), ``reason``, ``risk_score``, ``risk_group``, ``surv_<h>m``
+        (``cif_<h>m`` when ``meta["outcome_kind"]`` is ``"cif"``), ``reason_1..3``. Rows with
+        ``status == 'error'`` have no scores and no reasons.
 
     Raises
     ------
@@ -277,11 +299,12 @@ def predict_rows(estimator: Any, meta: dict, X: pd.DataFrame, status: np.ndarray
         As :func:`predict_frame`, indexed like ``X``.
     """
     horizons = [int(h) for h in meta["horizons"]]
+    outcome = _outcome_kind(meta)
     n = len(X)
     cols: dict[str, np.ndarray] = {"status": status, "reason": reason,
                                    "risk_score": np.full(n, np.nan),
                                    "risk_group": np.full(n, None, dtype=object)}
-    cols.update({f"surv_{h}m": np.full(n, np.nan) for h in horizons})
+    cols.update({f"{_PREFIX[outcome]}_{h}m": np.full(n, np.nan) for h in horizons})
     cols.update({f"reason_{j + 1}": np.full(n, "", dtype=object) for j in range(N_REASONS)})
     scored = status != "error"
     if scored.any():
@@ -297,7 +320,8 @@ def predict_rows(estimator: Any, meta: dict, X: pd.DataFrame, status: np.ndarray
             Z = model_input.columns
         else:
             Z = features.transform(Xs)  # once for risk and survival
-        parts = [predict_table(final, Z, horizons, meta["cutpoints"]).set_axis(Xs.index)]
+        parts = [predict_table(final, Z, horizons, meta["cutpoints"], outcome
+                               ).set_axis(Xs.index)]
         if reasons:
             parts.append(_reasons(estimator, Xs, meta, model_input))
         for part in parts:

@@ -113,7 +113,7 @@ class _Writer:
     def _arrow_schema(self) -> Any:
         import pyarrow as pa
 
-        floats = {"risk_score"} | {c for c in self.columns if c.startswith("surv_")}
+        floats = {"risk_score"} | {c for c in self.columns if c.startswith(("surv_", "cif_"))}
         return pa.schema([(c, pa.float64() if c in floats else pa.string())
                           for c in self.columns])
 
@@ -288,7 +288,7 @@ def score(model: Any, data_path: str | Path, out_path: str | Path, *, chunk_size
     fmt = _out_format(out_path)
     loaded = load_model(model, tracking_uri) if isinstance(model, str) else model
     inp = read_scoring_input(data_path, loaded, id_column=id_column)
-    columns = output_columns(loaded.horizons)
+    columns = output_columns(loaded.horizons, loaded.meta.get("outcome_kind", "survival"))
     if inp.id_column in columns:
         raise MMRiskError(f"identifier column {inp.id_column!r} has the name of an output "
                           "column; rename it or pass another --id-column")

@@ -367,6 +367,11 @@ def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
     -------
     TrainResult
     """
+    if config.competing:  # progression vs death without progression: its own path
+        from mmrisk.workflows._train_competing import train_competing
+        return TrainResult(**train_competing(config, tracking_uri=tracking_uri,
+                                             experiment=experiment, progress=progress,
+                                             extract_path=extract_path))
     tick = progress or (lambda *_: None)
     cohort = load_cohort(config.data, config.cohort, extract_path)
     fingerprint = data_fingerprint(cohort)
