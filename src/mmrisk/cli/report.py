@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +13,7 @@ from mmrisk.cli._common import MODEL_HELP, STORE_HELP, df_table, fail, out
 from mmrisk.exceptions import MMRiskError
 
 
-class _Format(str, Enum):
+class _Format(StrEnum):
     table = "table"
     json = "json"
 
