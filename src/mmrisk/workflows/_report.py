@@ -185,12 +185,14 @@ class _Runs:
         return pd.read_csv(local) if local is not None else None
 
     def pngs(self, run_id: str, folder: str) -> list[tuple[str, bytes]]:
-        out = []
-        for path in sorted(self.listing(run_id, folder)):
-            if path.endswith(".png"):
-                local = self.file(run_id, path)
-                out.append((Path(path).stem, local.read_bytes()))
-        return out
+        """``(stem, bytes)`` of the PNG files directly in ``folder`` (one download)."""
+        names = sorted(Path(p).name for p in self.listing(run_id, folder) if p.endswith(".png"))
+        if not names:
+            return []
+        local = Path(mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=folder, dst_path=str(self.tmp / run_id / "pngs"),
+            tracking_uri=self.store))
+        return [(Path(n).stem, (local / n).read_bytes()) for n in names]
 
 
 def _get_run(client: MlflowClient, run_id: str, store: str) -> Any:
@@ -1023,6 +1025,9 @@ def write_report(out_path: str | Path, *, run_id: str | None = None,
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(html)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 -> what open() would have given
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
