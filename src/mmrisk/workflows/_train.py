@@ -57,6 +57,7 @@ from mmrisk.tracking import (
     resolve_tracking_uri,
     setup_experiment,
 )
+from mmrisk.workflows._report import log_report
 
 __all__ = ["TrainResult", "train", "leaderboard"]
 
@@ -425,5 +426,6 @@ def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
                                         higher, client=MlflowClient())
             mlflow.set_tag("registered_version", registered["version"])
             mlflow.set_tag("registered_alias", registered["alias"])
+    log_report(parent.info.run_id, tracking_uri=uri, cohort=cohort)  # warns, never fails
     return TrainResult(parent.info.run_id, children, board, cv, registered, exp_id, uri,
                        fingerprint)
