@@ -96,6 +96,10 @@ def _problem(model: Any, X: pd.DataFrame, y: np.ndarray) -> tuple[list[str], np.
     return None if found is None else (_inputs_of(features, X, found[0]), found[1])
 
 
+def _text(value: Any) -> str:
+    return "(missing)" if pd.isna(value) else str(value)
+
+
 def _check_values(name: str, pipeline_name: str, model: Any, cohort: Any, source: str,
                   flat_ids: tuple[bool, bool]) -> None:
     X = cohort.X
@@ -109,7 +113,7 @@ def _check_values(name: str, pipeline_name: str, model: Any, cohort: Any, source
         return
     inputs, rows = found
     first = rows[0]
-    values = ", ".join(f"{c}={X[c].iloc[first]!r}" for c in inputs if c in X.columns)
+    values = ", ".join(f"{c}={_text(X[c].iloc[first])}" for c in inputs if c in X.columns)
     more = f" (and {len(rows) - 1} more rows)" if len(rows) > 1 else ""
     raise MMRiskError(
         f"{source}: model {name!r} (pipeline {pipeline_name!r}) cannot use column(s) "
