@@ -31,7 +31,7 @@ from mmrisk.config import load_config
 from mmrisk.exceptions import MMRiskError
 from mmrisk.tracking import DIGEST_ENV, DIGEST_TAGS, load_model
 from mmrisk.workflows import train
-from mmrisk.workflows._serve import check_model, run_server
+from mmrisk.workflows._serve import check_model
 
 runner = CliRunner()
 
@@ -188,8 +188,13 @@ def test_mlflow_server_behaviour_on_hostile_requests(job):
     model = mlflow.pyfunc.load_model(str(job["folder"]))
     schema = model.metadata.get_input_schema()
     rows = job["X"].head(3)
-    # text/csv is accepted and gives the same table as JSON
-    as_csv = scoring_server.invocations(rows.to_csv(index=False), "text/csv", model, schema)
+    # text/csv: MLflow's server turns the input schema into pandas dtypes to read the CSV, and
+    # mmrisk's columns are typed Any (so that one bad cell is a row error, not a failed batch),
+    # which it cannot: CSV is refused by MLflow before the model is called (actual behaviour,
+    # documented in the README); without a schema the same CSV scores like JSON.
+    with pytest.raises(MlflowException, match="Failed to get pandas types"):
+        scoring_server.invocations(rows.to_csv(index=False), "text/csv", model, schema)
+    as_csv = scoring_server.invocations(rows.to_csv(index=False), "text/csv", model, None)
     as_json = scoring_server.invocations(
         json.dumps({"dataframe_split": {"columns": list(rows.columns),
                                         "data": rows.to_numpy().tolist()}}),
@@ -211,6 +216,12 @@ def test_mlflow_server_behaviour_on_hostile_requests(job):
         scoring_server.invocations('{"dataframe_records": [{"age": 61.5,', "application/json",
                                    model, schema)
     assert "Ensure that input is a valid JSON" in err.value.message
+    # a params value of the wrong type fails MLflow's params schema before the pyfunc is
+    # called, and MLflow's message quotes the input rows (documented in the README)
+    body = {"dataframe_records": [{"age": 61, "flag": 1}], "params": {"reasons": "x"}}
+    with pytest.raises(MlflowException) as err:
+        scoring_server.invocations(json.dumps(body), "application/json", model, schema)
+    assert "Failed to predict data" in err.value.message and "reasons" in err.value.message
 
 
 # --- serve ----------------------------------------------------------------------------------
