@@ -29,7 +29,7 @@ from typer.testing import CliRunner
 from mmrisk.cli import app
 from mmrisk.config import load_config
 from mmrisk.exceptions import MMRiskError
-from mmrisk.tracking import DIGEST_ENV, DIGEST_TAGS, load_model
+from mmrisk.tracking import DIGEST_ENV, DIGEST_TAGS, load_model, using_store
 from mmrisk.workflows import train
 from mmrisk.workflows._serve import check_model
 
@@ -63,11 +63,12 @@ def job(tmp_path_factory):
     table.to_csv(root / "t.csv", index=False)
     (root / "c.yaml").write_text(CONFIG.format(table=root / "t.csv"))
     uri = f"sqlite:///{root}/store/mlflow.db"
-    result = train(load_config(root / "c.yaml"), tracking_uri=uri)
-    mlflow.set_tracking_uri(uri)
-    client = MlflowClient()
+    with using_store(uri):  # registry too: another module may have pinned MLflow's registry
+        result = train(load_config(root / "c.yaml"), tracking_uri=uri)
+        folder = Path(mlflow.artifacts.download_artifacts(
+            artifact_uri="models:/integrity@champion"))
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     mv = client.get_model_version_by_alias("integrity", "champion")
-    folder = Path(mlflow.artifacts.download_artifacts(artifact_uri="models:/integrity@champion"))
     return {"root": root, "uri": uri, "result": result, "client": client, "mv": mv,
             "folder": folder, "X": table[["age", "flag"]], "model": "models:/integrity@champion"}
 
@@ -114,12 +115,12 @@ def test_a_replaced_estimator_is_refused_before_it_is_unpickled(job, tmp_path):
         est.write_bytes(pickle.dumps(Payload()))
         with pytest.raises(MMRiskError, match=r"estimator.joblib changed after the model was "
                                               r"logged .* refusing to load it"):
-            load_model(job["model"])
+            load_model(job["model"], job["uri"])
         res = runner.invoke(app, ["score", "--model", job["model"], "--data", "x.csv",
                                   "--out", str(tmp_path / "o.csv"), "--tracking-uri", job["uri"]])
         assert res.exit_code == 1 and "estimator.joblib changed" in res.output
     assert not marker.exists()
-    assert load_model(job["model"]).features == ["age", "flag"]  # restored: loads again
+    assert load_model(job["model"], job["uri"]).features == ["age", "flag"]  # restored: loads again
 
 
 def test_edited_cutpoints_are_refused_even_with_a_rewritten_digest_file(job):
@@ -135,7 +136,7 @@ def test_edited_cutpoints_are_refused_even_with_a_rewritten_digest_file(job):
         assert mlflow.pyfunc.load_model(str(job["folder"])) is not None
         # but the tracking store's digests do not move with it
         with pytest.raises(MMRiskError, match=r"meta.json changed after the model was logged"):
-            load_model(job["model"])
+            load_model(job["model"], job["uri"])
         # and `mmrisk serve` hands them to the server process's load_context
         os.environ[DIGEST_ENV] = json.dumps(check_digests := {
             k: job["mv"].tags[t] for k, t in DIGEST_TAGS.items()})
@@ -166,7 +167,7 @@ def test_a_meta_without_features_is_one_message(job, tmp_path):
 
 
 def test_nested_cells_bad_params_and_empty_records_are_row_errors(job):
-    model = load_model(job["model"]).pyfunc
+    model = load_model(job["model"], job["uri"]).pyfunc
     X = job["X"].head(4).astype(object).reset_index(drop=True)
     X.at[1, "age"] = [61, 62]
     X.at[2, "flag"] = {"a": 1}

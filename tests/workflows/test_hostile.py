@@ -9,7 +9,6 @@ import re
 import shutil
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,7 +22,7 @@ from mmrisk.config import DataSpec, load_config, selectable_metrics
 from mmrisk.evaluation import metric_names
 from mmrisk.exceptions import ConfigError, ExtractError, MMRiskError
 from mmrisk.registry import check_csv, simulate_registry
-from mmrisk.tracking import load_model
+from mmrisk.tracking import load_model, using_store
 from mmrisk.workflows import score, train
 
 runner = CliRunner()
@@ -66,10 +65,11 @@ def job(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
     table = _table()
     uri = f"sqlite:///{root}/store/mlflow.db"
-    result = train(load_config(_config(root, table, "flat")), tracking_uri=uri)
-    mlflow.set_tracking_uri(uri)
+    with using_store(uri):  # registry too: another module may have pinned MLflow's registry
+        result = train(load_config(_config(root, table, "flat")), tracking_uri=uri)
     return {"root": root, "table": table, "uri": uri, "result": result,
-            "model": "models:/hostile@champion", "loaded": load_model("models:/hostile@champion")}
+            "model": "models:/hostile@champion",
+            "loaded": load_model("models:/hostile@champion", uri)}
 
 
 def _cli(job, *args):
