@@ -32,6 +32,7 @@ __all__ = [
     "load_horizons",
     "load_cohort_spec",
     "load_config",
+    "selectable_metrics",
 ]
 
 
@@ -116,7 +117,8 @@ class DataSpec(_Strict):
     event : str or None, default=None
         Column of ``table`` with the event indicator (0/1 or true/false).
     features : list of str or None, default=None
-        Feature columns of ``table``. ``None``: every column not named in this block.
+        Feature columns of ``table``. ``None``: every column not named in this block. An
+        empty list is an error.
     split_column : str or None, default=None
         Column of ``table`` holding ``train``/``test``, for the ``predefined`` validation
         scheme.
@@ -142,6 +144,14 @@ class DataSpec(_Strict):
     id_column: str | None = None
     group_column: str | None = None
     competing_risks: bool = False
+
+    @field_validator("features")
+    @classmethod
+    def _some_features(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and not v:
+            raise ValueError("is empty; list the feature columns, or leave the key out to use "
+                             "every column not named in this block")
+        return v
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSpec:
@@ -241,7 +251,9 @@ class TrackingSpec(_Strict):
         Name under which the best model is registered.
     select_metric : str, default="cv_cindex_uno"
         Metric (as named in the cross-validation results) that picks the model to register;
-        its direction (higher or lower is better) follows the metric.
+        its direction (higher or lower is better) follows the metric. Checked when the config
+        is loaded: ``<scope>_<metric>`` with scope ``cv`` for ``kfold`` and ``test`` for the
+        holdout schemes (the default takes the scheme's scope).
     tracking_uri : str or None, default=None
         MLflow tracking URI, used when neither ``--tracking-uri`` nor ``MLFLOW_TRACKING_URI``
         gives one.
@@ -377,6 +389,56 @@ class ExperimentConfig(_Strict):
                              f"{outcome}; use e.g. cv_cindex_wolbers, cv_cif_auc_<h>m, "
                              "cv_cif_brier_<h>m or cv_cif_ici_<h>m")
 
+    @model_validator(mode="after")
+    def _select_metric_known(self) -> ExperimentConfig:
+        if self.competing:  # its own metric names, checked by _competing_consistent
+            return self
+        scope = "cv" if self.validation.scheme == "kfold" else "test"
+        metric = self.tracking.select_metric
+        if "select_metric" not in self.tracking.model_fields_set and \
+                not metric.startswith(f"{scope}_"):
+            # the default names the k-fold scope; a holdout scheme selects on the test set
+            metric = f"{scope}_{metric.split('_', 1)[1]}"
+            object.__setattr__(self, "tracking",
+                               self.tracking.model_copy(update={"select_metric": metric}))
+        valid = selectable_metrics(self.horizons, scope)
+        if metric not in valid:
+            wrong_scope = metric.split("_", 1)[-1] in {v.split("_", 1)[1] for v in valid}
+            why = (f"the {self.validation.scheme!r} scheme logs {scope}_ metrics"
+                   if wrong_scope else "not a metric mmrisk logs")
+            raise ValueError(f"tracking.select_metric {metric!r}: {why}; choose one of "
+                             f"{', '.join(valid)}")
+        return self
+
+
+#: Metric names (without scope) per horizon label, as :func:`mmrisk.evaluation.metric_names`
+#: gives them (the config sits below the evaluation layer; a test keeps the two equal).
+_METRICS_AT_HORIZON = ("auc", "brier", "calib_slope", "ici", "e50", "e90", "oe")
+
+
+def selectable_metrics(horizons: list[int], scope: str) -> list[str]:
+    """The metric names ``tracking.select_metric`` may take for these horizons and scope.
+
+    Parameters
+    ----------
+    horizons : list of int
+        The config's horizons (whole months).
+    scope : {"cv", "test"}
+        ``cv`` for the ``kfold`` scheme, ``test`` for the holdout schemes.
+
+    Returns
+    -------
+    list of str
+        ``<scope>_<metric>`` for every contract metric, in the order of
+        :func:`mmrisk.evaluation.metric_names`.
+    """
+    labels = [f"{h}m" for h in horizons]
+    names = ["cindex_harrell", "cindex_uno"]
+    names += [f"auc_{h}" for h in labels] + [f"brier_{h}" for h in labels] + ["ibs"]
+    for stem in _METRICS_AT_HORIZON[2:]:
+        names += [f"{stem}_{h}" for h in labels]
+    return [f"{scope}_{n}" for n in [*names, "dcal_pvalue"]]
+
 
 def _where(loc: tuple) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
@@ -394,9 +456,15 @@ def _read_yaml(path: Path) -> dict:
     return raw
 
 
+def _problem(err: dict, prefix: str) -> str:
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if not err["loc"] and msg.startswith("tracking."):  # a whole-config check names its key
+        return f"key {msg}"
+    return f"key {prefix}{_where(err['loc'])}: {msg}"
+
+
 def _problems(path: Path, e: ValidationError, prefix: str = "") -> ConfigError:
-    text = "; ".join(f"key {prefix}{_where(err['loc'])}: {err['msg']}" for err in e.errors())
-    return ConfigError(f"{path}: {text}")
+    return ConfigError(f"{path}: " + "; ".join(_problem(err, prefix) for err in e.errors()))
 
 
 def load_cohort_spec(path: str | Path) -> CohortSpec:

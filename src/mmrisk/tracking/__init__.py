@@ -12,7 +12,15 @@ from mmrisk.tracking._compare import (
     lower_is_better,
 )
 from mmrisk.tracking._models import log_model, model_source, register_model, register_version
-from mmrisk.tracking._pyfunc import LoadedModel, MMRiskPyfunc, load_model, upgrade_meta
+from mmrisk.tracking._pyfunc import (
+    DIGEST_ENV,
+    DIGEST_TAGS,
+    LoadedModel,
+    MMRiskPyfunc,
+    load_model,
+    recorded_digests,
+    upgrade_meta,
+)
 from mmrisk.tracking._store import (
     DEFAULT_TRACKING_URI,
     artifact_root,
@@ -23,6 +31,8 @@ from mmrisk.tracking._store import (
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
+    "DIGEST_ENV",
+    "DIGEST_TAGS",
     "RUN_TYPE_TAG",
     "LoadedModel",
     "MMRiskPyfunc",
@@ -33,6 +43,7 @@ __all__ = [
     "log_model",
     "lower_is_better",
     "model_source",
+    "recorded_digests",
     "register_model",
     "register_version",
     "resolve_tracking_uri",

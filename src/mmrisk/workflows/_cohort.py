@@ -75,13 +75,19 @@ def write_cohort(extract_path: str | Path, config_path: str | Path, out_path: st
     Raises
     ------
     mmrisk.exceptions.MMRiskError
-        For an unsupported output name, a bad config or extract; nothing is written.
+        For an unsupported output name, a bad config or extract, or a cohort without any
+        eligible patient (the message lists the exclusion reasons); nothing is written.
     """
     out = Path(out_path)
     if out.suffix.lower() not in _TABLE_SUFFIXES:
         raise MMRiskError(f"--out {out}: use a .parquet or .csv file name")
     spec = load_cohort_spec(config_path)
     cohort = build_cohort(read_extract(extract_path), spec)
+    if cohort.data.empty:
+        excluded = cohort.flow[cohort.flow["step"] == "excluded"].sort_values("n", ascending=False)
+        why = "; ".join(f"{r.reason} ({r.n})" for r in excluded.itertuples(index=False))
+        raise MMRiskError(f"{extract_path}: no patient is eligible at the landmark "
+                          f"{spec.landmark}; excluded: {why}. Nothing was written")
     t1 = table1(cohort.data, cohort.features, cohort.group_by)
     competing = spec.endpoint == COMPETING_ENDPOINT
     horizons = load_horizons(config_path) if competing else []

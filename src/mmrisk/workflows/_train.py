@@ -57,6 +57,7 @@ from mmrisk.tracking import (
     resolve_tracking_uri,
     setup_experiment,
 )
+from mmrisk.workflows._checks import check_training_data
 from mmrisk.workflows._report import log_report
 
 __all__ = ["TrainResult", "train", "leaderboard"]
@@ -381,6 +382,7 @@ def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
         spec.kind, pipeline=model_kind(spec.kind).pipeline_for(spec.pipeline, config.pipeline),
         params=spec.params, grid=spec.grid, inner_cv=config.validation.inner_cv,
         seed=config.seed) for name, spec in config.models.items()}
+    check_training_data(config, cohort, models, extract_path)
     meta = cohort.data.drop(columns=cohort.features + ["time", "event"])
     v = config.validation
     splits = make_splits(v.scheme, y, meta, n_splits=v.n_splits, n_repeats=v.n_repeats,
