@@ -2,8 +2,9 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/train.py                      # 1,256, 10,000 and 50,000 patients
-    .venv/bin/python benchmarks/train.py --sizes 1256 10000 --stages fit
+    .venv/bin/python benchmarks/train.py                      # 1,256 and 10,000 patients
+    .venv/bin/python benchmarks/train.py --sizes 1256 10000 50000   # and a 50,000 registry
+    .venv/bin/python benchmarks/train.py --stages fit --models gbsa xgb_cox   # boosting only
     .venv/bin/python benchmarks/train.py --sizes 50000 --force-train   # the full job at 50,000
 
 For each size a synthetic registry (``simulate_registry``, seed 42) is written to a temporary
@@ -17,13 +18,20 @@ resident memory belongs to that measurement alone:
   model, 200 bootstrap replicates, MLflow runs with figures and pyfunc models, registry) into a
   temporary SQLite store. Above ``--full-train-max`` patients (default 10,000) it is skipped
   unless ``--force-train``: it cross-validates every model 10 times and logs large forests.
-- one row per model of the config: ``make_model`` exactly as the train job builds it, fitted
-  once on the full cohort (``clone(model).fit(X, y)``).
+- ``fit``: one row per model of the config, plus the catalogue kinds of ``--extra-kinds``
+  (default ``xgb_cox``, fitted with the hyperparameters it shares with the config's ``gbsa``:
+  trees, learning rate, depth, subsample; so the two boosting implementations are compared
+  like for like). Each is built with ``make_model`` exactly as the train job builds it and
+  fitted once on a fixed 70% of the cohort (event-stratified, seeded by the config's seed; the
+  same rows for every model); ``test C`` is Harrell's C of its risk score on the other 30%.
 
 Columns: the cohort's number of patients; wall seconds of the measured step (imports, and for
-fits the cohort build, excluded); peak RSS during the step (the process's peak resident memory,
+fits the cohort build, excluded), and for fits of a pipeline the seconds of its model step alone
+(the rest is the feature pipeline's fit, the same for every model on the default pipeline); peak
+RSS during the step (the process's peak resident memory,
 reset just before the step via /proc/self/clear_refs, so it includes what was already resident)
-and the RSS when the step started (after imports, and for fits the cohort).
+and the RSS when the step started (after imports, and for fits the cohort); Harrell's C on the
+30% test part (fits only).
 
 Each process runs under an address-space limit (``--mem-limit-gb``, default 8) so that an
 oversized fit (a ``low_memory=False`` forest stores nodes x unique times per tree) fails with
@@ -104,17 +112,36 @@ try:
         if args["stage"] == "cohort":
             out["seconds"] = time.perf_counter() - t
         else:
-            spec = cfg.models[args["stage"]]
+            import numpy as np
+            from sklearn.model_selection import train_test_split
+            from sksurv.metrics import concordance_index_censored
+
+            spec = args["model"]
             model = make_model(
-                spec.kind,
-                pipeline=spec.pipeline or (None if spec.kind == "staging" else cfg.pipeline),
-                params=spec.params, grid=spec.grid, inner_cv=cfg.validation.inner_cv,
+                spec["kind"],
+                pipeline=spec["pipeline"] or (None if spec["kind"] == "staging"
+                                              else cfg.pipeline),
+                params=spec["params"], grid=spec["grid"], inner_cv=cfg.validation.inner_cv,
                 seed=cfg.seed)
+            train_rows, test_rows = train_test_split(
+                np.arange(len(X)), test_size=0.3, stratify=y["event"], random_state=cfg.seed)
+            X_train, y_train = X.iloc[train_rows], y[train_rows]
+            fitted = clone(model)
             out["rss_start_mb"] = rss_mb()
             reset = reset_peak()
             t = time.perf_counter()
-            clone(model).fit(X, y)
+            if hasattr(fitted, "steps"):  # what Pipeline.fit does, the model step timed alone
+                Z = fitted[:-1].fit_transform(X_train, y_train)
+                t_model = time.perf_counter()
+                fitted.steps[-1][1].fit(Z, y_train)
+                out["model_seconds"] = time.perf_counter() - t_model
+            else:
+                fitted.fit(X_train, y_train)
             out["seconds"] = time.perf_counter() - t
+            y_test = y[test_rows]
+            risk = fitted.predict(X.iloc[test_rows])
+            out["test_c"] = float(concordance_index_censored(
+                y_test["event"], y_test["time"], risk)[0])
 except MemoryError:
     out["error"] = "MemoryError"
 out["peak_rss_mb"] = peak_mb(reset)
@@ -123,13 +150,16 @@ print("RESULT " + json.dumps(out), flush=True)
 """
 
 HEADER = (f"{'patients':>9}  {'stage / model':<14} {'cohort n':>9} {'wall s':>9} "
-          f"{'peak RSS MB':>12} {'RSS at start MB':>16}  note")
+          f"{'model s':>8} {'peak RSS MB':>12} {'RSS at start MB':>16} {'test C':>7}  note")
 
 
 def measure(stage: str, config: Path, extract: Path, workdir: Path,
-            mem_limit_gb: float) -> dict:
-    """Run one stage in a fresh process (cwd: ``workdir``) and return its figures."""
-    args = {"stage": stage, "config": str(config), "extract": str(extract),
+            mem_limit_gb: float, model: dict | None = None) -> dict:
+    """Run one stage in a fresh process (cwd: ``workdir``) and return its figures.
+
+    ``model`` (``kind``, ``pipeline``, ``params``, ``grid``) is the model of a ``fit`` stage.
+    """
+    args = {"stage": stage, "config": str(config), "extract": str(extract), "model": model,
             "tracking_uri": f"sqlite:///{workdir}/store/mlflow.db",
             "mem_limit_bytes": int(mem_limit_gb * 2**30) if mem_limit_gb > 0 else 0}
     t = time.perf_counter()
@@ -167,18 +197,47 @@ def row(n: int, stage: str, r: dict, mem_limit_gb: float) -> str:
     wall = f"{r['seconds']:.1f}" if "seconds" in r else "—"
     peak = f"{r['peak_rss_mb']:,.0f}" if "peak_rss_mb" in r else "—"
     start = f"{r['rss_start_mb']:,.0f}" if "rss_start_mb" in r else "—"
-    return f"{n:>9,}  {stage:<14} {cohort_n:>9} {wall:>9} {peak:>12} {start:>16}  {note}"
+    test_c = f"{r['test_c']:.3f}" if "test_c" in r else ""
+    model_s = f"{r['model_seconds']:.2f}" if "model_seconds" in r else ""
+    return (f"{n:>9,}  {stage:<14} {cohort_n:>9} {wall:>9} {model_s:>8} {peak:>12} {start:>16} "
+            f"{test_c:>7}  {note}")
+
+
+#: Hyperparameters of gbsa that mean the same for the XGBoost kinds.
+SHARED_BOOSTING = ("n_estimators", "learning_rate", "max_depth", "subsample")
+
+
+def model_specs(cfg, extra_kinds: list[str], xgb_threads: int | None) -> dict[str, dict]:
+    """The config's models and the extra kinds, as ``name -> {kind, pipeline, params, grid}``.
+
+    An extra kind takes the hyperparameters it shares with the config's ``gbsa`` (if any).
+    """
+    specs = {name: {"kind": m.kind, "pipeline": m.pipeline, "params": dict(m.params),
+                    "grid": m.grid} for name, m in cfg.models.items()}
+    gbsa = next((m for m in cfg.models.values() if m.kind == "gbsa"), None)
+    for kind in extra_kinds:
+        params = {k: v for k, v in (gbsa.params if gbsa else {}).items() if k in SHARED_BOOSTING}
+        if kind.startswith("xgb_") and xgb_threads is not None:
+            params["n_jobs"] = xgb_threads
+        specs.setdefault(kind, {"kind": kind, "pipeline": None, "params": params, "grid": None})
+    return specs
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[1256, 10_000, 50_000],
-                    help="patients simulated per registry")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1256, 10_000],
+                    help="patients simulated per registry (add 50000 for a national registry)")
     ap.add_argument("--stages", nargs="+", choices=["cohort", "train", "fit"],
                     default=["cohort", "train", "fit"],
                     help="cohort build, the full train job, single fits of the models")
     ap.add_argument("--models", nargs="+", default=None,
-                    help="models of the config to fit (default: all)")
+                    help="models to fit: names in the config or of --extra-kinds "
+                         "(default: all)")
+    ap.add_argument("--extra-kinds", nargs="*", default=["xgb_cox"],
+                    help="catalogue kinds fitted beside the config's models, with the "
+                         "hyperparameters they share with the config's gbsa")
+    ap.add_argument("--xgb-threads", type=int, default=None,
+                    help="n_jobs of the XGBoost kinds (default: the catalogue's, 1)")
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "default.yaml")
     ap.add_argument("--full-train-max", type=int, default=10_000,
                     help="largest size at which the full train job runs by default")
@@ -193,17 +252,22 @@ def main() -> None:
 
     config = args.config.resolve()
     cfg = load_config(config)
-    models = args.models or list(cfg.models)
-    unknown = sorted(set(models) - set(cfg.models))
+    specs = model_specs(cfg, args.extra_kinds, args.xgb_threads)
+    models = args.models or list(specs)
+    unknown = sorted(set(models) - set(specs))
     if unknown:
-        ap.error(f"--models {', '.join(unknown)}: not in {config.name} "
-                 f"({', '.join(cfg.models)})")
+        ap.error(f"--models {', '.join(unknown)}: not in {config.name} or --extra-kinds "
+                 f"({', '.join(specs)})")
     v = cfg.validation
     print(f"Config {config.name}: models {', '.join(cfg.models)}; {v.scheme} "
           f"{v.n_splits} x {v.n_repeats}, {v.n_bootstrap} bootstrap replicates; landmark "
           f"{cfg.cohort.landmark}, {cfg.cohort.endpoint}. {os.cpu_count()} CPU(s). Each row is "
           "a fresh process; wall s excludes imports (and, for fits, the cohort build); peak "
-          "RSS is the process's during the step.")
+          "RSS is the process's during the step; fits use a fixed 70% of the cohort and "
+          "test C is Harrell's C on the other 30%.")
+    extra = [n for n in models if n not in cfg.models]
+    if extra:
+        print("Extra models: " + "; ".join(f"{n} {specs[n]['params']}" for n in extra))
     print(HEADER, flush=True)
     skipped = []
     for n in args.sizes:
@@ -224,13 +288,16 @@ def main() -> None:
             for stage in stages:
                 if stage == "skip-train":
                     skipped.append(n)
-                    print(f"{n:>9,}  {'train':<14} {'':>9} {'skipped':>9} {'':>12} {'':>16}  "
+                    print(f"{n:>9,}  {'train':<14} {'':>9} {'skipped':>9} {'':>8} {'':>12} "
+                          f"{'':>16} {'':>7}  "
                           f"above --full-train-max {args.full_train_max:,}: use --force-train",
                           flush=True)
                     continue
                 work = tmp / f"work-{stage}"
                 work.mkdir()
-                r = measure(stage, config, extract, work, args.mem_limit_gb)
+                stage_arg = "fit" if stage in models else stage
+                r = measure(stage_arg, config, extract, work, args.mem_limit_gb,
+                            specs.get(stage) if stage in models else None)
                 label = f"fit {stage}" if stage in models else stage
                 print(row(n, label, r, args.mem_limit_gb), flush=True)
     if skipped:

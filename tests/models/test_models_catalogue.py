@@ -23,24 +23,28 @@ from mmrisk.exceptions import ConfigError
 from mmrisk.features import build_pipeline
 from mmrisk.models import (
     MODEL_KINDS,
+    XGBAFT,
     CoxnetCV,
     CoxPH,
     EventStratifiedKFold,
     GridRandomSurvivalForest,
     SurvivalGridSearchCV,
+    XGBCox,
     hazard_ratios,
     make_model,
     model_size_bytes,
     predict_survival_at,
 )
 
-KINDS = ["cox", "coxnet", "rsf", "gbsa", "staging"]
+KINDS = ["cox", "coxnet", "rsf", "gbsa", "xgb_cox", "xgb_aft", "staging"]
 # small models keep the suite fast
 FAST = {
     "cox": None,
     "coxnet": {"n_alphas": 10},
     "rsf": {"n_estimators": 15, "min_samples_leaf": 10},
     "gbsa": {"n_estimators": 30},
+    "xgb_cox": {"n_estimators": 30, "n_jobs": 1},
+    "xgb_aft": {"n_estimators": 30, "n_jobs": 1},
     "staging": None,
 }
 HORIZONS = [6, 12, 24, 36, 60]
@@ -62,13 +66,15 @@ def test_public_names_are_importable():
     assert "predict_survival_at" in mmrisk.models.__all__
 
 
-def test_catalogue_lists_the_five_kinds_with_their_models():
+def test_catalogue_lists_the_seven_kinds_with_their_models():
     assert sorted(MODEL_KINDS) == sorted(KINDS)
     expected = {
         "cox": CoxPH,
         "coxnet": CoxnetCV,
         "rsf": GridRandomSurvivalForest,
         "gbsa": GradientBoostingSurvivalAnalysis,
+        "xgb_cox": XGBCox,
+        "xgb_aft": XGBAFT,
         "staging": CoxPH,
     }
     for kind, cls in expected.items():
@@ -109,7 +115,8 @@ def test_a_pipeline_object_is_cloned_not_reused():
     [
         (
             {"kind": "forest"},
-            "unknown model kind 'forest'; available: cox, coxnet, gbsa, rsf, staging.",
+            "unknown model kind 'forest'; available: cox, coxnet, gbsa, rsf, staging, xgb_aft, "
+            "xgb_cox.",
         ),
         (
             {"kind": "rsf", "params": {"n_trees": 3}},

@@ -51,3 +51,18 @@ def test_estimators_without_a_grid_use_the_step_functions(whas500):
     assert _survival_at_grid(wrapped, X.iloc[:5], np.asarray(TIMES)) is None
     np.testing.assert_array_equal(predict_survival_at(wrapped, X.iloc[:5], TIMES),
                                   _per_row(model, X.iloc[:5], TIMES))
+
+
+@pytest.mark.parametrize("kind", ["cox", "coxnet"])
+def test_cox_horizon_columns_equal_the_whole_survival_array(whas500, kind):
+    """Only the horizons' columns of S0 ** exp(lp) are computed: the same numbers, bit for bit."""
+    X, y = whas500
+    model = make_model(kind, pipeline="passthrough", seed=0).fit(X, y)
+    times = np.asarray(TIMES)
+    fast = _survival_at_grid(model, X, times)
+    whole = model.predict_survival_function(X, return_array=True)
+    grid = model[-1].unique_times_
+    idx = np.clip(np.searchsorted(grid, np.clip(times, grid[0], grid[-1]), side="right") - 1,
+                  0, None)
+    np.testing.assert_array_equal(fast, np.clip(whole[:, idx], 0.0, 1.0))
+    np.testing.assert_allclose(fast, _per_row(model, X, TIMES), rtol=0, atol=1e-14)

@@ -75,10 +75,13 @@ def test_parent_and_child_runs_carry_contract_metrics_and_artifacts(trained):
                 assert m[f"{key}_lo"] <= m[key] <= m[f"{key}_hi"], (name, key)
         arts = {a.path for a in client.list_artifacts(run_id)}
         assert "predictions_oof.parquet" in arts
+        # out-of-fold clinical utility and subgroups (issue 12)
+        assert {"decision_curve.csv", "subgroups.csv", "centre_heterogeneity.json"} <= arts
         # MLflow 3 keeps the pyfunc as a LoggedModel of the run; runs:/<id>/model resolves it.
         assert mlflow.pyfunc.load_model(f"runs:/{run_id}/model") is not None
         figs = {a.path for a in client.list_artifacts(run_id, "figures")}
         assert "figures/calibration_12m.png" in figs and "figures/km_risk_groups.png" in figs
+        assert "figures/decision_curves.png" in figs
         if name in ("staging", "cox"):
             assert "hazard_ratios.csv" in arts
             assert "figures/hr_forest.png" in figs

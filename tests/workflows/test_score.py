@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from mmrisk.cohort import build_cohort
 from mmrisk.config import CohortSpec
 from mmrisk.exceptions import MissingColumnsError, MMRiskError
-from mmrisk.predict import output_columns
+from mmrisk.predict import check_rows, output_columns
 from mmrisk.predict import predict_frame as score_frame
 from mmrisk.registry import read_extract
 from mmrisk.tracking import load_model
@@ -227,8 +227,16 @@ def test_row_accounting_under_random_defects(job, data):
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in.csv"
         rows.to_csv(src, index=False)
-        res = score(job["loaded"]["coxnet"], src, Path(tmp) / "out.parquet", chunk_size=chunk,
-                    reasons=False)
+        try:
+            res = score(job["loaded"]["coxnet"], src, Path(tmp) / "out.parquet",
+                        chunk_size=chunk, reasons=False)
+        except MMRiskError as e:  # no row to score, or none scorable: refused, nothing written
+            assert sorted(p.name for p in Path(tmp).iterdir()) == ["in.csv"]
+            if n:
+                _, status, _ = check_rows(pd.read_csv(src, dtype=str),
+                                          job["loaded"]["coxnet"].meta)
+                assert (status == "error").all(), e
+            return
         out = pd.read_parquet(res.out_path)
     assert len(out) == n == res.n_rows == sum(res.counts.values())
     assert out["patient_id"].tolist() == rows["patient_id"].tolist()

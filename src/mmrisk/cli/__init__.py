@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from mmrisk import __version__
-from mmrisk.cli import cohort, data, evaluate, models, server, train
+from mmrisk.cli import cohort, data, evaluate, models, report, server, train
 from mmrisk.cli._common import out
 from mmrisk.cli._logging import configure
 
@@ -37,6 +37,8 @@ app.command("serve")(models.serve)
 app.command("server")(server.server)
 app.command("evaluate")(evaluate.evaluate)
 app.command("recalibrate")(evaluate.recalibrate)
+app.command("report")(report.report)
+app.command("sample-size")(report.sample_size)
 
 
 def _version(value: bool) -> None:

@@ -34,6 +34,10 @@ def simulate(
     = FileFormat.parquet,
     clean: Annotated[bool, typer.Option(
         "--clean", help="Skip the data-quality defects of docs/registry.md §6.")] = False,
+    era_shift: Annotated[int, typer.Option(
+        "--era-shift", min=0, max=12, metavar="YEARS",
+        help="A later era: move accrual, the data cut and every date this many years later "
+             "(6: induction 2013-2021, cut 2024-01-31; docs/registry.md §2.1).")] = 0,
 ) -> None:
     """Write a synthetic registry extract calibrated to the CMRG-DB results (docs/registry.md).
 
@@ -45,12 +49,13 @@ def simulate(
     try:
         with progress_bars(transient=True) as tick:
             manifest = simulate_registry(out_dir, n=n, seed=seed, fmt=fmt.value, clean=clean,
-                                         progress=tick)
+                                         progress=tick, era_shift_years=era_shift)
         summary = summarize_extract(read_extract(out_dir))
     except MMRiskError as e:
         fail(str(e))
     out.print(f"Wrote {manifest['n_patients']:,} patients to [bold]{out_dir}[/] "
-              f"({fmt.value}, seed {seed}{', clean' if clean else ''}).")
+              f"({fmt.value}, seed {seed}{', clean' if clean else ''}"
+              f"{f', {era_shift} years later' if era_shift else ''}).")
     _print_summary(summary)
 
 

@@ -76,7 +76,10 @@ def fmt_ci(v: Any, lo: Any, hi: Any) -> str:
 
 
 _SHOWN = ("cv_cindex_harrell", "cv_cindex_uno", "cv_auc_12m", "cv_auc_36m", "cv_ibs",
-          "cv_ici_36m", "cv_calib_slope_36m", "cv_dcal_pvalue", "test_cindex_uno", "test_ibs")
+          "cv_ici_36m", "cv_calib_slope_36m", "cv_dcal_pvalue", "test_cindex_uno", "test_ibs",
+          # competing-risks runs (issue 17)
+          "cv_cindex_wolbers", "cv_cif_auc_12m", "cv_cif_auc_36m", "cv_cif_brier_36m",
+          "cv_cif_ici_36m", "cv_cif_oe_36m", "test_cindex_wolbers", "test_cif_brier_36m")
 
 
 def compare(

@@ -18,7 +18,8 @@ from sksurv.util import Surv
 from mmrisk.cohort._competing import competing_outcome
 from mmrisk.config import CohortSpec
 from mmrisk.conventions import CYTO_COLUMNS, MONTH_DAYS
-from mmrisk.registry import RegistryExtract, validate_extract
+from mmrisk.exceptions import ExtractError
+from mmrisk.registry import TABLES, RegistryExtract, validate_extract
 
 __all__ = ["Cohort", "build_cohort", "EXCLUSION_REASONS", "META_COLUMNS", "CYTO_COLUMNS"]
 
@@ -407,6 +408,26 @@ def _flow(status: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _check_usable(extract: RegistryExtract) -> None:
+    """Refuse an extract no cohort can come from: no patients, or dates in another format."""
+    sources = getattr(extract, "source_files", {})
+    if len(extract["patients"]) == 0:
+        raise ExtractError(f"{sources.get('patients', 'patients')}: table 'patients' has no "
+                           "rows (only a header); expected one row per patient")
+    for table, df in extract.tables.items():
+        for col in (c.name for c in TABLES[table].columns if c.dtype == "date"):
+            if col not in df.columns or pd.api.types.is_datetime64_any_dtype(df[col]):
+                continue
+            text = df[col].dropna().astype(str).str.strip()
+            text = text[text != ""]
+            if len(text) and _date(text).isna().all():
+                row = int(np.flatnonzero(df[col].notna().to_numpy())[0]) + 1
+                raise ExtractError(
+                    f"{sources.get(table, table)}: column {col!r} holds no ISO date "
+                    f"(data row {row}: {text.iloc[0]!r}); dates must be written YYYY-MM-DD "
+                    "(e.g. 2015-03-31), not DD/MM/YYYY or MM/DD/YYYY")
+
+
 def build_cohort(extract: RegistryExtract, spec: CohortSpec | None = None,
                  findings: pd.DataFrame | None = None) -> Cohort:
     """Select the patients eligible at the landmark and compute their features and endpoint.
@@ -424,8 +445,16 @@ def build_cohort(extract: RegistryExtract, spec: CohortSpec | None = None,
     -------
     Cohort
         Analysis table, flow table, per-patient status and data issues.
+
+    Raises
+    ------
+    mmrisk.exceptions.ExtractError
+        If the ``patients`` table has no rows, or a date column holds values of which none is
+        an ISO date (e.g. every date written DD/MM/YYYY); the message names file, column and
+        row.
     """
     spec = spec or CohortSpec()
+    _check_usable(extract)
     if findings is None:
         findings = validate_extract(extract)
     tables, issues = _clean_tables(extract, findings)

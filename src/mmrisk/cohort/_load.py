@@ -8,13 +8,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmrisk.cohort._build import Cohort, build_cohort
+from mmrisk.cohort._build import COMPETING_ENDPOINT, Cohort, build_cohort
+from mmrisk.cohort._competing import check_event_codes
 from mmrisk.config import CohortSpec, DataSpec
 from mmrisk.exceptions import ConfigError, ExtractError
 
 __all__ = ["load_cohort", "read_flat_table", "flat_cohort", "data_fingerprint",
            "ensure_synthetic"]
 
+#: Longest plausible follow-up of a flat table, in months (100 years).
+MAX_TIME_MONTHS = 1200.0
+#: Columns of the analysis table that are metadata: a flat table's feature may not take them.
+_RESERVED = ("patient_id", "site", "transplant_year", "lm_group", "split", "time", "event")
 _FLAT_REASONS = {
     "time": "missing, non-numeric or negative time",
     "event": "event not 0/1 (or true/false)",
@@ -61,13 +66,18 @@ def read_flat_table(path: str | Path) -> pd.DataFrame:
     Raises
     ------
     mmrisk.exceptions.ExtractError
-        If the file does not exist, has another suffix, or cannot be parsed; the message names
-        the file.
+        If the file does not exist, has another suffix, or cannot be parsed; for a CSV file, if
+        it is not comma-separated UTF-8 text with one field per column in every row
+        (:func:`mmrisk.registry.check_csv`). The message names the file (and the row).
     """
     path = Path(path)
     if not path.is_file():
         raise ExtractError(f"{path}: analysis table not found")
     suffix = path.suffix.lower()
+    if suffix == ".csv":
+        from mmrisk.registry import check_csv
+
+        check_csv(path)
     try:
         if suffix == ".csv":
             return pd.read_csv(path)
@@ -78,6 +88,37 @@ def read_flat_table(path: str | Path) -> pd.DataFrame:
     except Exception as e:  # noqa: BLE001 - any parser failure becomes one clear message
         raise ExtractError(f"{path}: cannot be read as {suffix[1:]}: {e}") from None
     raise ExtractError(f"{path}: unsupported file type {suffix!r}; use .csv, .parquet or .xlsx")
+
+
+def _check_flat_features(table: pd.DataFrame, features: list[str], source: str) -> None:
+    """Refuse features named like a metadata column, and infinite values."""
+    clash = [c for c in features if c in _RESERVED]
+    if clash:
+        raise ConfigError(
+            f"{source}: column(s) {', '.join(map(repr, clash))} would be feature(s), but "
+            f"mmrisk reserves the name(s) for the analysis table's metadata "
+            f"({', '.join(_RESERVED)}); rename the column(s) in the table, leave them out of "
+            "data.features, or name an identifier column in data.id_column")
+    for c in features:
+        values = table[c]
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            continue
+        bad = np.flatnonzero(np.isinf(values.to_numpy(dtype=float, na_value=np.nan)))
+        if len(bad):
+            raise ExtractError(f"{source}: column {c!r}, data row {bad[0] + 1}: "
+                               f"{values.iloc[bad[0]]} is not a finite number"
+                               + (f" ({len(bad) - 1} more rows)" if len(bad) > 1 else ""))
+
+
+def _check_flat_time(time: pd.Series, column: str, source: str) -> None:
+    """Refuse follow-up times that cannot be months: infinite or beyond 100 years."""
+    bad = np.flatnonzero((time > MAX_TIME_MONTHS).to_numpy())
+    if len(bad):
+        raise ExtractError(
+            f"{source}: column {column!r} (data.time), data row {bad[0] + 1}: "
+            f"{time.iloc[bad[0]]:g} is beyond {MAX_TIME_MONTHS:g} months (100 years)"
+            + (f"; {len(bad) - 1} more rows too" if len(bad) > 1 else "")
+            + "; follow-up time must be in months")
 
 
 def flat_cohort(table: pd.DataFrame, spec: DataSpec, source: str = "table") -> Cohort:
@@ -94,6 +135,8 @@ def flat_cohort(table: pd.DataFrame, spec: DataSpec, source: str = "table") -> C
         Names the columns: ``time`` (numeric, >= 0), ``event`` (0/1 or true/false),
         ``features`` (default: every column that is not a named metadata column),
         ``split_column`` (``train``/``test``, copied to ``data["split"]`` in lower case),
+        ``competing_risks`` (``event`` holds codes 0/1/2: ``data["event"]`` is that integer
+        code and ``spec.endpoint`` is ``progression_cr``),
         ``id_column`` (default: row numbers from 1) and ``group_column``.
     source : str, default="table"
         What the table is (its file name), for error messages.
@@ -109,7 +152,13 @@ def flat_cohort(table: pd.DataFrame, spec: DataSpec, source: str = "table") -> C
     Raises
     ------
     mmrisk.exceptions.ConfigError
-        If a column named in ``spec`` is not in ``table``.
+        If a column named in ``spec`` is not in ``table``, a feature column has the name of a
+        metadata column (``patient_id``, ``site``, ``transplant_year``, ``lm_group``,
+        ``split``, ``time``, ``event``), or (``competing_risks``) an event code is not 0, 1 or
+        2 (the message names the rows).
+    mmrisk.exceptions.ExtractError
+        If a numeric feature holds an infinite value, or a time is beyond 1200 months (the
+        message names the column and the data row).
     """
     for key in ("time", "event", "split_column", "id_column", "group_column"):
         col = getattr(spec, key)
@@ -123,11 +172,16 @@ def flat_cohort(table: pd.DataFrame, spec: DataSpec, source: str = "table") -> C
     if missing:
         raise ConfigError(f"{source}: feature column(s) {', '.join(missing)} (data.features) "
                           f"are not in the table")
+    _check_flat_features(table, features, source)
     time = pd.to_numeric(table[spec.time], errors="coerce")
+    _check_flat_time(time, spec.time, source)
     raw_event = table[spec.event]
-    as_text = raw_event.astype(str).str.strip().str.lower()
-    event = as_text.map({"1": True, "0": False, "1.0": True, "0.0": False, "true": True,
-                         "false": False})
+    if spec.competing_risks:  # codes 0/1/2; any other value is an error naming the rows
+        event = pd.Series(check_event_codes(raw_event.to_numpy(), spec.event))
+    else:
+        as_text = raw_event.astype(str).str.strip().str.lower()
+        event = as_text.map({"1": True, "0": False, "1.0": True, "0.0": False, "true": True,
+                             "false": False})
     reason = pd.Series([None] * len(table), dtype=object)
     reason[(time.isna() | (time < 0)).to_numpy()] = _FLAT_REASONS["time"]
     reason[(event.isna() & reason.isna()).to_numpy()] = _FLAT_REASONS["event"]
@@ -145,7 +199,8 @@ def flat_cohort(table: pd.DataFrame, spec: DataSpec, source: str = "table") -> C
         data["split"] = table[spec.split_column].astype(str).str.strip().str.lower().to_numpy()
     data = pd.concat([data, table[features].reset_index(drop=True)], axis=1)
     data["time"] = time.to_numpy(float)
-    data["event"] = event.eq(True).to_numpy(bool)
+    data["event"] = (event.to_numpy(np.int64) if spec.competing_risks
+                     else event.eq(True).to_numpy(bool))
     status = pd.DataFrame({"patient_id": ids.to_numpy(), "included": keep,
                            "reason": reason.to_numpy()})
     flow = [{"step": "extract", "reason": "rows of the table", "n": len(table)}]
@@ -155,7 +210,8 @@ def flat_cohort(table: pd.DataFrame, spec: DataSpec, source: str = "table") -> C
     return Cohort(data=data[keep].reset_index(drop=True), features=list(features),
                   flow=pd.DataFrame(flow), status=status,
                   issues=pd.DataFrame(columns=["table", "column", "check", "n"]),
-                  spec=CohortSpec(), group_by=spec.group_column)
+                  spec=CohortSpec(endpoint=COMPETING_ENDPOINT if spec.competing_risks
+                                  else "pfs"), group_by=spec.group_column)
 
 
 def load_cohort(data: DataSpec, cohort: CohortSpec, extract_path: str | Path | None = None

@@ -534,8 +534,8 @@ def _pseudo_values(code: np.ndarray, time: np.ndarray, horizon: float) -> np.nda
     return res["cif"][0, 0] + code.size * res["influence"][0, :, 0]
 
 
-def cif_calibration_metrics(y: Any, estimate: Any, horizon: float, *, frac: float = 2 / 3
-                            ) -> pd.Series:
+def cif_calibration_metrics(y: Any, estimate: Any, horizon: float, *, frac: float = 2 / 3,
+                            delta: float = 0.0) -> pd.Series:
     """Calibration of a predicted CIF of cause 1 at a horizon: ICI, E50, E90 and O/E.
 
     The smoothed observed CIF is a lowess curve (statsmodels, ``frac``) through the
@@ -554,6 +554,10 @@ def cif_calibration_metrics(y: Any, estimate: Any, horizon: float, *, frac: floa
         The horizon (months).
     frac : float, default=2/3
         Span of the lowess smoother.
+    delta : float, default=0.0
+        statsmodels' ``delta`` of the lowess (predictions closer than ``delta`` share a local
+        fit, interpolated linearly); ``0.01 * np.ptp(estimate)``, statsmodels' suggestion for
+        speed, is used for bootstrap replicates. 0: every point fitted.
 
     Returns
     -------
@@ -566,7 +570,7 @@ def cif_calibration_metrics(y: Any, estimate: Any, horizon: float, *, frac: floa
     pred = _check_vector(estimate, code.size, "estimate")
     h = float(_check_times([horizon], "horizon")[0])
     pseudo = _pseudo_values(code, time, h)
-    smooth = lowess(pseudo, pred, frac=frac, it=0, return_sorted=False)
+    smooth = lowess(pseudo, pred, frac=frac, it=0, delta=float(delta), return_sorted=False)
     err = np.abs(smooth - pred)
     observed = float(_aj_core(code, time, np.array([h]), influence=False)["cif"][0, 0])
     return pd.Series({"ici": float(err.mean()), "e50": float(np.median(err)),

@@ -5,12 +5,16 @@ compute the contract metrics with bootstrap intervals and paired differences fro
 from __future__ import annotations
 
 import logging
+import numbers
+import traceback
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import clone
 
 from mmrisk.evaluation._bootstrap import (
@@ -169,6 +173,15 @@ def _check_inputs(models, X, y, horizons):
     return _check_horizons(horizons)
 
 
+def _check_n_jobs(n_jobs) -> None:
+    if n_jobs is not None and (
+        isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0
+    ):
+        raise MetricInputError(
+            f"n_jobs must be a non-zero integer (-1: all cores) or None; got {n_jobs!r}."
+        )
+
+
 # ----------------------------------------------------------------------------- fitting
 
 
@@ -193,39 +206,99 @@ class _OOF:
         )
 
 
-def _fit_predict(name, model, X, y, split, times, time_of_row):
-    """Fit a clone on the training rows; predictions for the test rows."""
-    X_train, X_test = X.iloc[split.train_idx], X.iloc[split.test_idx]
+def _fit_predict(name, model, X_train, y_train, X_test, times, own_times, label):
+    """Fit a clone on one fold's training rows; predictions for its test rows.
+
+    Runs in a joblib worker when fits are parallel, so it receives the fold's rows only.
+    """
     try:
-        fitted = clone(model).fit(X_train, y[split.train_idx])
+        fitted = clone(model).fit(X_train, y_train)
         risk = np.asarray(fitted.predict(X_test), dtype=float)
         surv = predict_survival_at(fitted, X_test, times)
-        own = predict_survival_at_own_time(fitted, X_test, time_of_row[split.test_idx])
+        own = predict_survival_at_own_time(fitted, X_test, own_times)
     except Exception as exc:  # add context, keep the type
-        exc.add_note(f"while fitting model {name!r} on {split.label or split}")
+        exc.add_note(f"while fitting model {name!r} on {label}")
         raise
     return risk, surv, own
 
 
-def _collect_oof(models, X, y, splits, repeats, pos, horizons, grid, tick):
+def _fit_tasks(models, X, y, splits, times, time_of_row):
+    """One task per split x model, as (key, args); the fold's rows are sliced when drawn."""
+    for i, split in enumerate(splits):
+        label = split.label or str(split)
+        for name, model in models.items():
+            args = (
+                name, model, X.iloc[split.train_idx], y[split.train_idx],
+                X.iloc[split.test_idx], times, time_of_row[split.test_idx], label,
+            )
+            yield (i, name), args
+
+
+class _WorkerTraceback(Exception):
+    """Where a fit failed in a worker process: the cause of the error raised again here."""
+
+
+def _fit_in_worker(order, key, *args):
+    """Run one task in a worker; a failure is returned (with its traceback), not raised."""
+    try:
+        return order, key, _fit_predict(*args), None
+    except Exception as exc:
+        return order, key, None, (exc, traceback.format_exc())
+
+
+def _run_fits(tasks, n_tasks: int, n_jobs: int | None):
+    """(key, (risk, surv, own)) for every task, in the order the fits finish.
+
+    ``n_jobs`` workers (joblib's loky processes) fit in parallel; the task generator is drawn
+    from as workers free up (joblib's ``pre_dispatch``), so at most about ``2 * n_jobs`` folds
+    are held at once besides ``X``. One worker (or one task) fits in this process. If fits fail,
+    the error of the first failing task in split x model order is raised (as in a serial run),
+    once every task before it has finished.
+    """
+    workers = min(effective_n_jobs(n_jobs), n_tasks)
+    if workers <= 1:
+        for key, args in tasks:
+            yield key, _fit_predict(*args)
+        return
+    parallel = Parallel(n_jobs=workers, return_as="generator_unordered")
+    results = parallel(
+        delayed(_fit_in_worker)(order, key, *args) for order, (key, args) in enumerate(tasks)
+    )
+    finished = np.zeros(n_tasks, dtype=bool)
+    failure = None
+    for order, key, value, error in results:
+        finished[order] = True
+        if error is not None and (failure is None or order < failure[0]):
+            failure = (order, error)
+        if failure is None:
+            yield key, value
+        elif finished[: failure[0]].all():
+            with warnings.catch_warnings():  # joblib warns that it cancels the other fits
+                warnings.filterwarnings("ignore", ".*tasks which were still being processed")
+                results.close()
+            exc, text = failure[1]
+            raise exc from _WorkerTraceback(text)
+
+
+def _collect_oof(models, X, y, splits, repeats, pos, horizons, grid, tick, n_jobs=None):
     """OOF predictions: {model: {repeat: _OOF}}."""
     _, time = _check_outcome(y, "y")
     times = np.concatenate([horizons, grid])
     m = int((pos >= 0).sum())
     oof = {name: {r: _OOF.empty(m, horizons.size, grid.size) for r in repeats} for name in models}
-    for split in splits:
+    tasks = _fit_tasks(models, X, y, splits, times, time)
+    for (i, name), (risk, surv, own) in _run_fits(tasks, len(splits) * len(models), n_jobs):
+        split = splits[i]
         rows = pos[split.test_idx]
-        for name, model in models.items():
-            risk, surv, own = _fit_predict(name, model, X, y, split, times, time)
-            o = oof[name][split.repeat]
-            o.risk[rows] = risk
-            o.surv_h[rows] = surv[:, : horizons.size]
-            o.surv_ibs[rows] = surv[:, horizons.size :]
-            o.surv_own[rows] = own
-            o.fold[rows] = split.fold
-            logger.debug("fitted %s on %s", name, split.label)
-            if tick is not None:
-                tick()
+        o = oof[name][split.repeat]
+        o.risk[rows] = risk
+        o.surv_h[rows] = surv[:, : horizons.size]
+        o.surv_ibs[rows] = surv[:, horizons.size :]
+        o.surv_own[rows] = own
+        o.fold[rows] = split.fold
+        logger.debug("fitted %s on %s", name, split.label)
+        if tick is not None:
+            tick()
     return oof
 
 
@@ -258,6 +331,7 @@ def cross_validate(
     seed: int = 0,
     confidence_level: float = 0.95,
     progress: Progress | None = None,
+    n_jobs: int | None = None,
 ) -> CVResult:
     """Fit every model on every split and evaluate the pooled out-of-fold predictions.
 
@@ -300,14 +374,24 @@ def cross_validate(
     confidence_level : float, default=0.95
         Coverage of the intervals.
     progress : callable, optional
-        ``progress(stage, done, total)`` with stage ``"fit"`` after each model fit and
-        ``"metrics"`` after each chunk of bootstrap replicates.
+        ``progress(stage, done, total)`` with stage ``"fit"`` after each model fit (as fits
+        finish, also when they run in parallel) and ``"metrics"`` after each chunk of bootstrap
+        replicates.
+    n_jobs : int or None, default=None
+        Split x model fits run in parallel in this many joblib worker processes (``-1``: one
+        per core, what ``mmrisk train`` uses by default; ``None`` or ``1``: one after the other
+        in this process). The results are
+        identical either way: every fit is a ``clone`` of the given model (fixed seeds) on the
+        same rows. Each worker receives one fold's rows at a time, not the whole ``X``;
+        joblib limits the threads of OpenMP/BLAS libraries in a worker to its share of the
+        cores (XGBoost's default thread count follows it).
 
     Returns
     -------
     CVResult
     """
     horizons = _check_inputs(models, X, y, horizons)
+    _check_n_jobs(n_jobs)
     _check_bootstrap_args(n_bootstrap, confidence_level)
     _check_baseline(baseline, list(models))
     scope, repeats, rows = _check_splits(splits, len(y))
@@ -315,7 +399,7 @@ def cross_validate(
     pos[rows] = np.arange(rows.size)
     grid = np.linspace(0.0, horizons.max(), _IBS_POINTS + 1)[1:]
     fit_tick = _ticker(progress, "fit", len(splits) * len(models))
-    oof = _collect_oof(models, X, y, splits, repeats, pos, horizons, grid, fit_tick)
+    oof = _collect_oof(models, X, y, splits, repeats, pos, horizons, grid, fit_tick, n_jobs)
 
     y_eval = y[rows]
     y_ipcw = {r: _ipcw_outcome(y, splits, r) for r in repeats}

@@ -23,7 +23,7 @@ Clinical features come in input-column order, followed by derived features in co
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -147,12 +147,20 @@ def aggregate_columns(
     return pd.DataFrame(values, index=column_values.index, columns=features)
 
 
-def _intermediate_columns(features_pipe: Any, X: pd.DataFrame) -> dict[str, pd.Series]:
-    """Columns seen between the steps of the feature pipeline (before its last step)."""
+def _intermediate_columns(
+    features_pipe: Any, X: pd.DataFrame, wanted: Collection[str] | None = None
+) -> dict[str, pd.Series]:
+    """Columns seen between the steps of the feature pipeline (before its last step).
+
+    With ``wanted``, the steps stop running once every wanted column has been seen (each
+    column keeps its first appearance either way), so the derivations run but not the encoder.
+    """
     found: dict[str, pd.Series] = {}
     steps = list(getattr(features_pipe, "steps", []))
     frame: Any = X
     for _, step in steps[:-1]:
+        if wanted is not None and all(w in found for w in wanted):
+            break
         if step is None or (isinstance(step, str) and step == "passthrough"):
             continue
         frame = step.transform(frame)
@@ -169,6 +177,7 @@ def display_values(
     Z: pd.DataFrame,
     assignment: Mapping[str, Mapping[str, float]],
     features_pipe: Any = None,
+    intermediate: Mapping[str, pd.Series] | None = None,
 ) -> pd.DataFrame:
     """Values to show next to each clinical feature's SHAP value.
 
@@ -188,25 +197,31 @@ def display_values(
         From :func:`column_assignment`.
     features_pipe : sklearn.pipeline.Pipeline or None, default=None
         The fitted feature pipeline, to recover derived values between its steps.
+    intermediate : mapping of str to pandas.Series, default=None
+        The columns seen between the steps when the caller has them
+        (:attr:`mmrisk.explain.ModelInput.intermediate`): the steps are then not run again.
 
     Returns
     -------
     pandas.DataFrame of shape (n_samples, n_features), dtype object
         Indexed like ``X``.
     """
-    inter: dict[str, pd.Series] | None = None
-    out: dict[str, Any] = {}
-    for f in features:
+    inter: Mapping[str, pd.Series] | None = intermediate
+    out = np.empty((len(X), len(features)), dtype=object)
+    for j, f in enumerate(features):
         if f in X.columns:
-            out[f] = X[f].to_numpy(dtype=object)
+            out[:, j] = X[f].to_numpy(dtype=object)
             continue
         if inter is None:
-            inter = _intermediate_columns(features_pipe, X) if features_pipe is not None else {}
+            derived = [g for g in features if g not in X.columns]
+            inter = (
+                _intermediate_columns(features_pipe, X, derived)
+                if features_pipe is not None
+                else {}
+            )
         if f in inter:
-            out[f] = inter[f].to_numpy(dtype=object)
+            out[:, j] = inter[f].to_numpy(dtype=object)
             continue
         cols = [c for c, shares in assignment.items() if f in shares]
-        out[f] = (
-            Z[cols[0]].to_numpy(dtype=object) if cols else np.full(len(X), np.nan, dtype=object)
-        )
+        out[:, j] = Z[cols[0]].to_numpy(dtype=object) if cols else np.nan
     return pd.DataFrame(out, index=X.index, columns=list(features), dtype=object)

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import shap
 
 from mmrisk.exceptions import MMRiskError
 from mmrisk.progress import Progress, report
@@ -34,6 +33,8 @@ def _summary(
     if n <= size:
         return background, np.full(n, 1.0 / n), background
     if method == "kernel":
+        import shap  # imported on first use: explaining a linear or tree model never needs it
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             summary = shap.kmeans(background, size)
@@ -105,6 +106,8 @@ def _estimate_seconds(run: Any, z: np.ndarray, method: str, max_evals: int | str
 def _make_explainer(
     method: str, f: Callable[[np.ndarray], np.ndarray], data: Any, seed: Any
 ) -> Callable[[np.ndarray, Any], tuple[np.ndarray, float]]:
+    import shap  # imported on first use (seconds): linear and tree models never need it
+
     if method == "kernel":
         if seed is not None:
             np.random.seed(seed)  # the coalitions kernel SHAP samples (state restored by caller)

@@ -16,9 +16,10 @@ from mmrisk.explain._base import (
     OutputSpec,
     parse_output,
 )
-from mmrisk.explain._linear import linear_coefficients, linear_shap
+from mmrisk.explain._input import ModelInput
+from mmrisk.explain._linear import _affine, linear_parts
 from mmrisk.explain._outputs import output_function
-from mmrisk.explain._trees import TreeShap, tree_kind
+from mmrisk.explain._trees import tree_explainer, tree_kind
 from mmrisk.features import lineage as feature_lineage
 from mmrisk.models import split_model
 from mmrisk.progress import Progress, report
@@ -53,22 +54,42 @@ def _transform(features: Any, X: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(np.asarray(Z, dtype=float), columns=names, index=X.index)
 
 
+def _given_input(model_input: Any, features: Any, X: pd.DataFrame) -> pd.DataFrame:
+    """The caller's model input rows as :func:`_transform` would give them."""
+    if len(model_input) != len(X):
+        raise MMRiskError(
+            f"model_input has {len(model_input)} rows; X has {len(X)}: pass the feature "
+            "pipeline's output for exactly the rows of X."
+        )
+    if not isinstance(model_input, pd.DataFrame):
+        names = (
+            [str(c) for c in features.get_feature_names_out()]
+            if features is not None
+            else [str(c) for c in X.columns]
+        )
+        return pd.DataFrame(np.asarray(model_input, dtype=float), columns=names, index=X.index)
+    Z = model_input.astype(float, copy=False)
+    if not Z.index.equals(X.index):
+        Z = Z.set_axis(X.index, axis=0)
+    return Z
+
+
 def _lineage(features: Any, X: pd.DataFrame, Z: pd.DataFrame) -> dict[str, list[str]]:
     if features is None:
         return {c: [c] for c in Z.columns}
     return feature_lineage(features, [str(c) for c in X.columns])
 
 
-def _choose(method: str, estimator: Any, Z: np.ndarray) -> str:
+def _choose(method: str, estimator: Any, Z: np.ndarray, bg: np.ndarray) -> tuple[str, Any]:
+    """The method, and for an affine model its coefficients and risk scores of ``Z``, ``bg``."""
     if method not in _METHODS:
         raise MMRiskError(f"method must be one of {list(_METHODS)}; got {method!r}.")
     if method != "auto":
-        return method
+        return method, None
     if tree_kind(estimator) is not None:
-        return "tree"
-    if linear_coefficients(estimator, Z) is not None:
-        return "linear"
-    return "permutation"
+        return "tree", None
+    found = _affine(estimator, [Z, bg])
+    return ("linear", found) if found is not None else ("permutation", None)
 
 
 def _background(
@@ -76,6 +97,11 @@ def _background(
 ) -> np.ndarray:
     if background is None:
         return Z.to_numpy(dtype=float)
+    if isinstance(background, ModelInput):
+        cols = background.columns
+        return cols.to_numpy(dtype=float) if isinstance(cols, pd.DataFrame) else np.asarray(
+            cols, dtype=float
+        )
     frame = _as_frame(background, namer)
     if isinstance(background, pd.DataFrame) and list(frame.columns) != list(X.columns):
         frame = frame[list(X.columns)]
@@ -99,7 +125,7 @@ def _run_tree(
 ) -> tuple[np.ndarray, float, OutputSpec, dict[str, Any]]:
     explained = spec if tree_kind(estimator) == "forest" else OutputSpec("risk")
     start = time.perf_counter()
-    engine = TreeShap(estimator, explained.name, feature_perturbation, bg)
+    engine = tree_explainer(estimator, explained.name, feature_perturbation, bg)
     n = len(Z)
     report(progress, "explain", 0, n)
     phi = np.zeros(Z.shape)
@@ -125,10 +151,16 @@ def _run(
     if method == "linear":
         start = time.perf_counter()
         report(progress, "explain", 0, len(Z))
-        phi, base, _ = linear_shap(estimator, Z, bg)
+        if options.get("affine") is not None:  # checked by _choose on exactly these rows
+            coef, (prediction, pred_bg) = options["affine"]
+            base = float(np.mean(pred_bg))
+            phi = Z - bg.mean(axis=0)
+            phi *= coef  # in place: (Z - mean) * coef, one array instead of two
+        else:
+            phi, base, _, prediction = linear_parts(estimator, Z, bg)
         seconds = time.perf_counter() - start
         report(progress, "explain", len(Z), len(Z))
-        return phi, base, OutputSpec("risk"), {"seconds": seconds}
+        return phi, base, OutputSpec("risk"), {"seconds": seconds, "prediction": prediction}
     f = output_function(estimator, spec)
     phi, base, info = agnostic_shap(
         f,
@@ -156,6 +188,7 @@ def explain(
     max_evals: int | str = "auto",
     random_state: int | None = 0,
     progress: Progress | None = None,
+    model_input: Any = None,
 ) -> Explanation:
     """SHAP values of a fitted model's output, per clinical feature and per model column.
 
@@ -170,16 +203,19 @@ def explain(
     output : str, default='risk'
         ``'risk'`` (what ``predict`` returns), ``'surv_<h>m'`` or ``'chf_<h>m'`` (survival
         probability or cumulative hazard ``h`` months after the landmark). Survival forests are
-        explained exactly on every output. Gradient boosting and Cox-type models are additive
-        in the log hazard, so their values explain ``'risk'`` and the requested output is
-        reported alongside (``Explanation.reported``); ask ``method='permutation'`` to
-        decompose it directly.
-    background : pandas.DataFrame, default=None
+        explained exactly on every output. Gradient boosting (scikit-survival's and XGBoost's)
+        and Cox-type models are additive in their risk score, so their values explain
+        ``'risk'`` and the requested output is reported alongside (``Explanation.reported``);
+        ask ``method='permutation'`` to decompose it directly.
+    background : pandas.DataFrame or ModelInput, default=None
         Reference patients (same columns as ``X``), e.g. the training data. Used by linear,
-        interventional tree and model-agnostic methods; ``None`` uses ``X``.
+        interventional tree and model-agnostic methods; ``None`` uses ``X``. A
+        :class:`ModelInput` (:func:`transform_for_explain` of the reference patients) is used as
+        it is, without running the feature pipeline again.
     method : {'auto', 'tree', 'linear', 'permutation', 'kernel'}, default='auto'
         ``'auto'``: exact TreeSHAP for scikit-survival forests, survival trees and Cox-loss
-        gradient boosting; exact linear SHAP for models affine in their input (Cox); else
+        gradient boosting, XGBoost's own TreeSHAP (``pred_contribs``) for the ``xgb_cox`` and
+        ``xgb_aft`` models; exact linear SHAP for models affine in their input (Cox); else
         shap's permutation explainer.
     feature_perturbation : {'tree_path_dependent', 'interventional'}, \
 default='tree_path_dependent'
@@ -198,6 +234,12 @@ default='tree_path_dependent'
     progress : callable or None, default=None
         Called with :class:`mmrisk.explain.ExplainProgress`: once before the first row (with
         the time estimate for model-agnostic methods), then as rows are done.
+    model_input : ModelInput, pandas.DataFrame or array-like, default=None
+        The rows of ``X`` after the feature pipeline (what the final estimator sees), when the
+        caller has them already (e.g. from predicting the same rows): the pipeline is then not
+        run again on ``X``. Must be the pipeline's output for these rows, in the same order;
+        a :class:`ModelInput` from :func:`transform_for_explain` also carries the derived
+        values shown for derived features. ``None`` transforms ``X``.
 
     Returns
     -------
@@ -208,8 +250,8 @@ default='tree_path_dependent'
     Raises
     ------
     mmrisk.exceptions.MMRiskError
-        If the output, method or perturbation is unknown, or the method does not apply to the
-        model.
+        If the output, method or perturbation is unknown, the method does not apply to the
+        model, or ``model_input`` does not have one row per row of ``X``.
 
     Examples
     --------
@@ -239,10 +281,16 @@ default='tree_path_dependent'
     X = _as_frame(X, namer)
     if len(X) == 0:
         raise MMRiskError("X has no rows to explain.")
-    Zf = _transform(features, X)
+    intermediate = None
+    if model_input is None:
+        Zf = _transform(features, X)
+    else:
+        if isinstance(model_input, ModelInput):
+            intermediate, model_input = model_input.intermediate, model_input.columns
+        Zf = _given_input(model_input, features, X)
     Z = Zf.to_numpy(dtype=float)
     bg_all = _background(background, features, X, Zf, namer)
-    chosen = _choose(method, estimator, np.vstack([Z, bg_all]))
+    chosen, affine = _choose(method, estimator, Z, bg_all)
     size = max_background if max_background is not None else _DEFAULT_BACKGROUND[chosen]
     bg = _sample(bg_all, size, random_state) if chosen != "kernel" else bg_all
     options = {
@@ -251,12 +299,13 @@ default='tree_path_dependent'
         "background_size": size or len(bg_all),
         "random_state": random_state,
         "progress": progress,
+        "affine": affine if bg is bg_all else None,
     }
     phi, base, explained, info = _run(chosen, estimator, spec, Z, bg, options)
     return _assemble(
         phi, base, explained, spec, chosen, feature_perturbation, info,
         model_parts=(features, estimator), frames=(X, Zf), multi_input=multi_input,
-        n_background=len(bg),
+        n_background=len(bg), intermediate=intermediate,
     )
 
 
@@ -273,10 +322,13 @@ def _assemble(
     frames: tuple[pd.DataFrame, pd.DataFrame],
     multi_input: str,
     n_background: int,
+    intermediate: dict[str, pd.Series] | None = None,
 ) -> Explanation:
     features, estimator = model_parts
     X, Zf = frames
-    prediction = output_function(estimator, explained)(Zf)
+    prediction = info.pop("prediction", None)
+    if prediction is None:
+        prediction = output_function(estimator, explained)(Zf)
     reported = pd.DataFrame(index=X.index)
     if explained != spec:
         reported[spec.name] = output_function(estimator, spec)(Zf)
@@ -285,7 +337,7 @@ def _assemble(
         [str(c) for c in Zf.columns], _lineage(features, X, Zf), multi_input=multi_input
     )
     values = aggregate_columns(column_values, assignment, [str(c) for c in X.columns])
-    data = display_values(list(values.columns), X, Zf, assignment, features)
+    data = display_values(list(values.columns), X, Zf, assignment, features, intermediate)
     error = np.abs(base + phi.sum(axis=1) - prediction)
     meta = {
         "model": type(estimator).__name__,

@@ -10,7 +10,7 @@ import pandas as pd
 
 from mmrisk.exceptions import MMRiskError
 from mmrisk.explain._base import OutputSpec
-from mmrisk.models import predict_survival_at
+from mmrisk.models import XGBAFT, predict_survival_at
 
 __all__ = ["output_function", "time_index", "as_model_input"]
 
@@ -89,6 +89,8 @@ def _at_horizon(estimator: Any, spec: OutputSpec) -> Callable[[Any], np.ndarray]
     try:
         times = estimator.unique_times_
     except (AttributeError, ValueError):  # e.g. boosting without a baseline hazard
+        times = None
+    if isinstance(estimator, XGBAFT):  # a continuous survival function: exact at the horizon
         times = None
     if times is not None:
         idx = time_index(np.asarray(times, dtype=float), float(spec.horizon))

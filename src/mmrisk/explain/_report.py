@@ -77,6 +77,48 @@ def top_reasons(explanation: Explanation, k: int = 3, row: int = 0) -> list[str]
     return [f"{f}={format_value(data[f])} ({_contribution(float(values[f]))})" for f in order]
 
 
+#: ``pandas.api.types.infer_dtype`` kinds whose equal values always format alike, so that a
+#: column of them is formatted once per distinct value (mixed kinds, where ``1 == True`` but
+#: ``'1' != 'True'``, are formatted cell by cell).
+_FACTORIZABLE = ("string", "floating", "integer", "boolean", "empty")
+
+
+def _format_cells(values: np.ndarray) -> np.ndarray:
+    """:func:`format_value` of every cell of an object array, once per distinct value."""
+    if pd.api.types.infer_dtype(values, skipna=True) in _FACTORIZABLE:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        table = np.array([format_value(v) for v in uniques] + ["missing"], dtype=object)
+        return table[codes]
+    return np.array([format_value(v) for v in values], dtype=object)
+
+
+def _reason_strings(name: str, data: np.ndarray, contributions: np.ndarray) -> np.ndarray:
+    """``'<name>=<value> (<contribution>)'`` per cell, formatted once per distinct pair."""
+    labels, label_table = pd.factorize(_format_cells(data))
+    contrib, contrib_table = pd.factorize(contributions)
+    pair, pair_table = pd.factorize(labels.astype(np.int64) * len(contrib_table) + contrib)
+    texts = [
+        f"{name}={label_table[p // len(contrib_table)]} "
+        f"({_contribution(float(contrib_table[p % len(contrib_table)]))})"
+        for p in pair_table
+    ]
+    return np.array(texts, dtype=object)[pair]
+
+
+def _top_k(size: np.ndarray, k: int) -> np.ndarray:
+    """Columns of the ``k`` largest entries of each row, largest first, ties by position.
+
+    The same order as a stable descending argsort: ``argmax`` returns the first largest.
+    """
+    work = size.copy()
+    rows = np.arange(size.shape[0])
+    top = np.empty((size.shape[0], k), dtype=np.intp)
+    for j in range(k):
+        top[:, j] = np.argmax(work, axis=1)
+        work[rows, top[:, j]] = -np.inf
+    return top
+
+
 def reasons_table(explanation: Explanation, k: int = 3) -> pd.DataFrame:
     """Reasons of every patient, as the columns ``reason_1`` ... ``reason_k`` of scoring output.
 
@@ -90,22 +132,32 @@ def reasons_table(explanation: Explanation, k: int = 3) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame of shape (n_samples, k)
-        Indexed like the explanation; missing reasons are empty strings.
+        Indexed like the explanation; missing reasons are empty strings. Each reason reads
+        as in :func:`top_reasons`.
     """
     values = explanation.values.to_numpy(dtype=float)
-    data = explanation.data.to_numpy(dtype=object)
+    n, n_features = values.shape
     names = [str(c) for c in explanation.values.columns]
-    # Largest |SHAP| first (stable among ties, as top_reasons); zero or undefined: no reason.
-    size = np.where((values != 0) & np.isfinite(values), np.abs(values), -1.0)
-    top = np.argsort(-size, axis=1, kind="stable")[:, :k]
-    cols: list[list[str]] = [[] for _ in range(k)]
-    for i, row in enumerate(top):
-        for j in range(k):
-            f = row[j] if j < len(row) else None
-            v = values[i, f] if f is not None else 0.0
-            cols[j].append("" if f is None or size[i, f] < 0 else
-                           f"{names[f]}={format_value(data[i, f])} ({_contribution(v)})")
-    return pd.DataFrame({f"reason_{j + 1}": cols[j] for j in range(k)},
+    out = np.full((n, k), "", dtype=object)
+    kk = min(k, n_features)
+    if n and kk:
+        # Largest |SHAP| first (stable among ties, as top_reasons); zero or undefined: no reason.
+        size = np.where((values != 0) & np.isfinite(values), np.abs(values), -1.0)
+        top = _top_k(size, kk)
+        rows = np.repeat(np.arange(n), kk)
+        picked = top.reshape(-1)
+        slots = np.flatnonzero(size[rows, picked] >= 0)  # positions in out[:, :kk], row-major
+        order = slots[np.argsort(picked[slots], kind="stable")]
+        bounds = np.searchsorted(picked[order], np.arange(n_features + 1))
+        flat = np.full(n * kk, "", dtype=object)
+        for f in range(n_features):
+            cells = order[bounds[f] : bounds[f + 1]]
+            if cells.size:
+                r = rows[cells]
+                data = explanation.data.iloc[:, f].to_numpy(dtype=object)[r]
+                flat[cells] = _reason_strings(names[f], data, values[r, f])
+        out[:, :kk] = flat.reshape(n, kk)
+    return pd.DataFrame({f"reason_{j + 1}": out[:, j] for j in range(k)},
                         index=explanation.values.index)
 
 

@@ -51,8 +51,8 @@ from sksurv.tree import SurvivalTree
 
 from mmrisk.exceptions import MMRiskError
 from mmrisk.explain._base import OutputSpec, parse_output
-from mmrisk.explain._fastshap import TreeArrays, interventional_shap, path_dependent_shap
 from mmrisk.explain._outputs import time_index
+from mmrisk.explain._xgb import XGBoostShap, is_xgboost_model
 
 __all__ = ["shap_tree_model", "tree_kind", "tree_shap", "as_tree_input"]
 
@@ -69,12 +69,16 @@ def tree_kind(estimator: Any) -> str | None:
 
     Returns
     -------
-    {'forest', 'boosting'} or None
+    {'forest', 'boosting', 'xgboost'} or None
         ``'forest'`` for survival forests and trees (every output is a tree ensemble),
-        ``'boosting'`` for Cox-loss gradient boosting (the log hazard is), ``None`` otherwise.
+        ``'boosting'`` for Cox-loss gradient boosting (the log hazard is), ``'xgboost'`` for
+        mmrisk's XGBoost models (the risk score is; explained by XGBoost's own TreeSHAP),
+        ``None`` otherwise.
     """
     if isinstance(estimator, (*_FORESTS, SurvivalTree)):
         return "forest"
+    if is_xgboost_model(estimator):
+        return "xgboost"
     if isinstance(estimator, GradientBoostingSurvivalAnalysis) and estimator.loss == "coxph":
         return "boosting"
     return None
@@ -266,6 +270,9 @@ class TreeShap:
                 "feature_perturbation must be 'tree_path_dependent' or 'interventional'; got "
                 f"{feature_perturbation!r}."
             )
+        # numba (the kernels' compiler) is imported here, on first use, not with mmrisk.explain
+        from mmrisk.explain._fastshap import TreeArrays
+
         self._trees = TreeArrays(shap_tree_model(estimator, output))
         self._background: np.ndarray | None = None
         if feature_perturbation == "interventional":
@@ -278,12 +285,49 @@ class TreeShap:
 
     def __call__(self, Z: Any) -> np.ndarray:
         """SHAP values of the model input rows ``Z``: (n_samples, n_columns)."""
+        from mmrisk.explain._fastshap import interventional_shap, path_dependent_shap
+
         X = as_tree_input(Z)
         if self._background is None:
             phi, _ = path_dependent_shap(self._trees, X)
         else:
             phi, _ = interventional_shap(self._trees, X, self._background)
         return phi
+
+
+def tree_explainer(
+    estimator: Any,
+    output: str,
+    feature_perturbation: str,
+    background: np.ndarray | None = None,
+) -> TreeShap | XGBoostShap:
+    """The exact tree explainer of ``estimator``: mmrisk's kernels, or XGBoost's own TreeSHAP.
+
+    Parameters
+    ----------
+    estimator : fitted tree model
+        A model :func:`tree_kind` recognises.
+    output : str
+        ``'risk'``, ``'surv_<h>m'`` or ``'chf_<h>m'`` (XGBoost and boosting models: ``'risk'``).
+    feature_perturbation : {'tree_path_dependent', 'interventional'}
+        How absent features are treated.
+    background : numpy.ndarray of shape (n_background, n_columns) or None
+        Model input rows; required for ``'interventional'``.
+
+    Returns
+    -------
+    TreeShap or XGBoostShap
+        Callable on model input rows, with ``base_value``.
+    """
+    if tree_kind(estimator) == "xgboost":
+        if parse_output(output).kind != "risk":
+            raise MMRiskError(
+                f"output {output!r}: XGBoost survival models are additive in their risk score "
+                "only; explain output='risk' (survival at a horizon is reported alongside by "
+                "explain())."
+            )
+        return XGBoostShap(estimator, feature_perturbation, background)
+    return TreeShap(estimator, output, feature_perturbation, background)
 
 
 def tree_shap(
@@ -299,7 +343,8 @@ def tree_shap(
     Parameters
     ----------
     estimator : fitted tree model
-        See :func:`shap_tree_model`.
+        See :func:`shap_tree_model`; or :class:`~mmrisk.models.XGBCox` /
+        :class:`~mmrisk.models.XGBAFT` (risk only; XGBoost's own TreeSHAP).
     Z : array-like of shape (n_samples, n_columns)
         Model input rows (the feature pipeline's output).
     output : str, default='risk'
@@ -318,5 +363,5 @@ default='tree_path_dependent'
         Expected output; ``base_value + phi.sum(1)`` is the model output.
     """
     bg = None if background is None else np.asarray(background, dtype=float)
-    explainer = TreeShap(estimator, output, feature_perturbation, bg)
+    explainer = tree_explainer(estimator, output, feature_perturbation, bg)
     return explainer(Z), explainer.base_value

@@ -75,6 +75,50 @@ def numeric_column(frame: pd.DataFrame, name: str, owner: str) -> np.ndarray:
     return col.astype("float64").to_numpy(na_value=np.nan)
 
 
+def category_codes(
+    frame: pd.DataFrame, name: str, allowed: Sequence[str], owner: str
+) -> np.ndarray:
+    """Return the position in ``allowed`` of every value of column ``name``, -1 where missing.
+
+    Values are matched once per distinct value (:func:`pandas.factorize`), not cell by cell.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The input table.
+    name : str
+        Column to read.
+    allowed : sequence of str
+        The values the column may hold besides missing.
+    owner : str
+        Name of the calling estimator, used in the error message.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n_samples,), dtype intp
+        ``allowed.index(value)``; -1 for missing values (None, NaN, pd.NA).
+
+    Raises
+    ------
+    ValueError
+        If a non-missing value is not in ``allowed``; the message quotes the first one (in row
+        order) and lists the allowed values.
+    """
+    col = frame[name]
+    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    position = {value: i for i, value in enumerate(allowed)}
+    found = [position.get(u, -2) if isinstance(u, str) else -2 for u in uniques]
+    lookup = np.asarray(found + [-1], dtype=np.intp)
+    out = lookup[codes]
+    if len(found) and min(found) == -2:
+        first = int(np.flatnonzero(out == -2)[0])
+        raise ValueError(
+            f"{owner}: column {name!r} holds {col.iloc[first]!r}; expected one of "
+            f"{list(allowed)} or missing."
+        )
+    return out
+
+
 def category_column(
     frame: pd.DataFrame, name: str, allowed: Sequence[str], owner: str
 ) -> np.ndarray:
@@ -102,17 +146,8 @@ def category_column(
         If a non-missing value is not in ``allowed``; the message quotes it and lists
         the allowed values.
     """
-    col = frame[name]
-    missing = col.isna().to_numpy()
-    bad = ~missing & ~col.isin(list(allowed)).to_numpy()
-    if bad.any():
-        value = col[bad].iloc[0]
-        raise ValueError(
-            f"{owner}: column {name!r} holds {value!r}; expected one of {list(allowed)} or missing."
-        )
-    values = col.astype(object).to_numpy(copy=True)
-    values[missing] = None
-    return values
+    codes = category_codes(frame, name, allowed, owner)
+    return np.array([*allowed, None], dtype=object)[codes]
 
 
 def resolve_unique(possible: Sequence[np.ndarray], values: Sequence[float]) -> np.ndarray:
@@ -356,8 +391,12 @@ class ColumnDeriver(FrameTransformer):
         names = list(frame.columns)
         kept, lineage = self._layout(names)
         derived = self._derive(frame, self._resolve(names))
-        new = pd.DataFrame(derived, index=frame.index, columns=list(lineage))
-        out = pd.concat([frame[kept], new], axis=1)
+        # Kept columns are not copied (the output shares them with X, as a passthrough would)
+        # nor consolidated into one block: copying every column at every step cost more than
+        # the clinical rules themselves.
+        columns = {n: frame[n] for n in kept}
+        columns.update((n, pd.Series(derived[n], index=frame.index)) for n in lineage)
+        out = pd.DataFrame(columns, index=frame.index, copy=False)
         if not is_frame:
             return out.to_numpy()
         return out

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from mmrisk.features._base import CYTO_RESULTS, ColumnDeriver, ColumnRef, category_column
+from mmrisk.features._base import CYTO_RESULTS, ColumnDeriver, ColumnRef, category_codes
 
 __all__ = ["HighRiskCACount"]
 
@@ -27,9 +27,9 @@ Status = tuple[np.ndarray, np.ndarray]
 
 def cyto_status(frame: pd.DataFrame, name: str, owner: str) -> Status:
     """Return (could_be_present, could_be_absent) for one cytogenetic column."""
-    values = category_column(frame, name, CYTO_RESULTS, owner)
-    detected = values == "detected"
-    not_detected = values == "not_detected"
+    codes = category_codes(frame, name, CYTO_RESULTS, owner)
+    detected = codes == CYTO_RESULTS.index("detected")
+    not_detected = codes == CYTO_RESULTS.index("not_detected")
     return ~not_detected, ~detected
 
 

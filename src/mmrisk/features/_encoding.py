@@ -14,7 +14,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from mmrisk.features._base import ColumnRef, FrameTransformer, _is_column_ref, resolve_refs
 
@@ -273,6 +273,32 @@ class DropCollinear(SelectColumns):
         self.feature_lineage_ = self._lineage(names)
         return self
 
+    def transform(self, X: Any) -> pd.DataFrame | np.ndarray:
+        """Return the kept columns.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or array-like of shape (n_samples, n_features)
+            Numeric columns with the same names as in :meth:`fit`.
+
+        Returns
+        -------
+        X_out : pandas.DataFrame or numpy.ndarray of shape (n_samples, n_selected)
+            The kept columns, a DataFrame when ``X`` is one. Float64 columns come out as one
+            block of memory, so that a model's ``predict`` reads them without another copy.
+        """
+        check_is_fitted(self)
+        frame, is_frame = self._validate(X, reset=False)
+        if not is_frame:
+            return frame.iloc[:, self.selected_indices_].to_numpy()
+        idx = self.selected_indices_
+        if not idx or any(frame.dtypes.iloc[i] != np.float64 for i in idx):
+            return frame.iloc[:, idx]
+        values = np.empty((len(idx), len(frame)), dtype=np.float64)  # column-major
+        for j, i in enumerate(idx):
+            values[j] = frame.iloc[:, i].to_numpy()
+        return pd.DataFrame(values.T, index=frame.index, columns=frame.columns[idx], copy=False)
+
 
 class ReferenceOneHotEncoder(OneHotEncoder):
     """:class:`~sklearn.preprocessing.OneHotEncoder` that can drop the most frequent category.
@@ -372,13 +398,75 @@ class ReferenceOneHotEncoder(OneHotEncoder):
         ndarray, sparse matrix or DataFrame
             As :meth:`sklearn.preprocessing.OneHotEncoder.transform`.
         """
-        if not (isinstance(self.drop, str) and self.drop == "most_frequent"):
+        most_frequent = isinstance(self.drop, str) and self.drop == "most_frequent"
+        fast = _fast_one_hot(self, X, warn_unknown=not most_frequent)
+        if fast is not None:
+            return fast
+        if not most_frequent:
             return super().transform(X)
         with warnings.catch_warnings():
             warnings.filterwarnings(
                 "ignore", message="Found unknown categories", category=UserWarning
             )
             return super().transform(X)
+
+
+def _string_values(values: Any) -> bool:
+    """Whether an object array or Series holds only strings (and missing values)."""
+    return pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
+
+
+def _fast_one_hot(encoder: OneHotEncoder, X: Any, *, warn_unknown: bool) -> np.ndarray | None:
+    """:meth:`OneHotEncoder.transform` of string columns by hashing, or None where it may differ.
+
+    scikit-learn maps object columns to category positions with a Python dictionary look-up per
+    cell; :meth:`pandas.Index.get_indexer` does the same matching (equal values, missing values
+    unknown) in compiled code. Taken only for the configuration mmrisk's encoder uses: a
+    DataFrame of object columns holding strings, string categories, ``handle_unknown='ignore'``,
+    dense output and no infrequent categories; everything else goes to scikit-learn.
+    """
+    check_is_fitted(encoder)
+    if (
+        not isinstance(X, pd.DataFrame)
+        or encoder.sparse_output
+        or encoder.handle_unknown != "ignore"
+        or getattr(encoder, "_infrequent_enabled", True)
+        or len(X) == 0
+        or X.shape[1] != len(encoder.categories_)
+        or any(
+            c.dtype != object or pd.isna(c).any() or not _string_values(c)
+            for c in encoder.categories_
+        )
+        or any(X.iloc[:, i].dtype != object for i in range(X.shape[1]))
+    ):
+        return None
+    columns = [X.iloc[:, i].to_numpy() for i in range(X.shape[1])]
+    if not all(_string_values(c) for c in columns):
+        return None
+    validate_data(encoder, X=X, reset=False, skip_check_array=True)  # names and count, as sklearn
+    drop = encoder._drop_idx_after_grouping
+    widths = encoder._n_features_outs
+    out = np.zeros((len(X), int(np.sum(widths))), dtype=encoder.dtype)
+    offset, unknown = 0, []
+    for i, (values, cats) in enumerate(zip(columns, encoder.categories_, strict=True)):
+        codes = pd.Index(cats, dtype=object).get_indexer(values)
+        valid = codes >= 0
+        if not valid.all():
+            unknown.append(i)
+        if drop is not None and drop[i] is not None:
+            valid &= codes != drop[i]
+            codes = codes - (codes > drop[i])
+        rows = np.flatnonzero(valid)
+        out[rows, offset + codes[rows]] = 1
+        offset += widths[i]
+    if unknown and warn_unknown and encoder.drop is not None:
+        warnings.warn(
+            f"Found unknown categories in columns {unknown} during transform. These unknown "
+            "categories will be encoded as all zeros",
+            UserWarning,
+            stacklevel=3,
+        )
+    return out
 
 
 def _is_numeric(series: pd.Series) -> bool:
@@ -425,14 +513,16 @@ def _labels(series: pd.Series, missing: Any) -> np.ndarray:
     (``1`` and ``True``); that only happens in object columns of mixed types, which keep the
     per-cell path.
     """
-    na = series.isna().to_numpy()
-    kind = pd.api.types.infer_dtype(series, skipna=True)
-    if series.dtype != object or kind in ("string", "empty"):
+    if series.dtype != object or pd.api.types.infer_dtype(series, skipna=True) in (
+        "string",
+        "empty",
+    ):
+        # missing values (None, NaN, pd.NA, NaT) get the code -1: the table's last entry
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
         table = np.array([_category_label(v) for v in uniques] + [missing], dtype=object)
-        labels = table[codes]
-    else:
-        labels = np.array([_category_label(v) for v in series.astype(object)], dtype=object)
+        return table[codes]
+    na = series.isna().to_numpy()
+    labels = np.array([_category_label(v) for v in series.astype(object)], dtype=object)
     labels[na] = missing
     return labels
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from mmrisk.features._base import ColumnDeriver, ColumnRef, category_column, numeric_column
+from mmrisk.features._base import ColumnDeriver, ColumnRef, category_codes, numeric_column
 
 __all__ = ["EGFR_CKDEPI2021", "egfr_ckd_epi_2021"]
 
@@ -134,7 +134,7 @@ class EGFR_CKDEPI2021(ColumnDeriver):  # noqa: N801 - the name says which equati
         creat_name, age_name = names[self.creatinine_col], names[self.age_col]
         creatinine = numeric_column(frame, creat_name, owner)
         age = numeric_column(frame, age_name, owner)
-        sex = category_column(frame, names[self.sex_col], ("M", "F"), owner)
+        sex = category_codes(frame, names[self.sex_col], ("M", "F"), owner)
         for values, name, ok in (
             (creatinine, creat_name, creatinine > 0),
             (age, age_name, age >= 0),
@@ -145,5 +145,5 @@ class EGFR_CKDEPI2021(ColumnDeriver):  # noqa: N801 - the name says which equati
                     f"{owner}: column {name!r} holds {float(values[bad][0])!r}; creatinine must be "
                     f"positive (µmol/L) and age non-negative (years)."
                 )
-        female = np.where(sex == "F", 1.0, np.where(sex == "M", 0.0, np.nan))
+        female = np.array([0.0, 1.0, np.nan])[sex]  # codes of M, F and missing (-1)
         return {"egfr_ckd_epi_2021": egfr_ckd_epi_2021(creatinine, age, female)}

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from mmrisk.features._base import ColumnDeriver, ColumnRef, _is_column_ref, category_column
+from mmrisk.features._base import ColumnDeriver, ColumnRef, _is_column_ref, category_codes
 
 __all__ = ["ResponseDepth", "IMWG_RESPONSE_ORDER"]
 
@@ -83,12 +83,16 @@ class ResponseDepth(ColumnDeriver):
 
     def _derive(self, frame: pd.DataFrame, names: dict[ColumnRef, str]) -> dict[str, np.ndarray]:
         owner = type(self).__name__
-        rank = {cat: float(i) for i, cat in enumerate(IMWG_RESPONSE_ORDER)}
         allowed = IMWG_RESPONSE_ORDER + _NOT_EVALUABLE
+        # depth of each allowed category (NaN for NE), then NaN for missing (code -1)
+        depth = np.array(
+            [float(i) for i in range(len(IMWG_RESPONSE_ORDER))]
+            + [np.nan] * len(_NOT_EVALUABLE)
+            + [np.nan],
+            dtype="float64",
+        )
         out = {}
         for ref in self._input_refs():
-            values = category_column(frame, names[ref], allowed, owner)
-            out[f"{names[ref]}_depth"] = np.array(
-                [rank.get(v, np.nan) for v in values], dtype="float64"
-            )
+            codes = category_codes(frame, names[ref], allowed, owner)
+            out[f"{names[ref]}_depth"] = depth[codes]
         return out

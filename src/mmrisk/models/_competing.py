@@ -53,6 +53,8 @@ __all__ = [
     "CauseSpecificCoxPH",
     "CauseSpecificCoxnet",
     "FineGray",
+    "CauseLinearPredictor",
+    "cause_linear_model",
     "check_competing_outcome",
     "make_competing_model",
     "predict_cif_at",
@@ -700,6 +702,118 @@ def predict_cif_at(model: Any, X: Any, times: Sequence[float]) -> np.ndarray:
         X = model[:-1].transform(X) if len(model.steps) > 1 else X
         model = model.steps[-1][1]
     return model.predict_cif(X, times)
+
+
+class CauseLinearPredictor(BaseEstimator):
+    """The linear predictor of one cause of a fitted competing-risks model, as a risk score.
+
+    ``predict(X) = X @ coef_``: the log cause-specific hazard ratio (``cs_cox``, ``cs_coxnet``)
+    or the log subdistribution hazard ratio (``finegray``) of the cause, relative to all
+    features at 0. It is what SHAP reasons of a competing-risks model explain (exactly, by the
+    linear explainer): the cumulative incidence itself is not additive in the features.
+    :meth:`fit` only reads the coefficients of the already fitted ``model``
+    (:func:`cause_linear_model` does it).
+
+    Parameters
+    ----------
+    model : fitted CauseSpecificCoxPH, CauseSpecificCoxnet or FineGray
+        The competing-risks model (its final estimator, without feature steps).
+    cause : {1, 2}, default=1
+        The cause (``finegray`` models cause 1 only).
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+        Coefficients of the cause's linear predictor.
+    n_features_in_ : int
+        Number of input columns.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Input column names, when the model has them.
+    """
+
+    def __init__(self, model: Any, cause: int = 1) -> None:
+        self.model = model
+        self.cause = cause
+
+    def fit(self, X: Any = None, y: Any = None) -> CauseLinearPredictor:
+        """Read the cause's coefficients from the fitted ``model`` (``X`` and ``y`` are unused).
+
+        Parameters
+        ----------
+        X, y : ignored
+            Present for the scikit-learn API.
+
+        Returns
+        -------
+        self : CauseLinearPredictor
+            With ``coef_``.
+
+        Raises
+        ------
+        ValueError
+            If ``model`` is not a fitted competing-risks model or ``cause`` is not one of its
+            causes.
+        """
+        model, cause = self.model, self.cause
+        if isinstance(model, FineGray):
+            if cause != 1:
+                raise ValueError(f"a FineGray model describes cause 1 only; got cause={cause!r}.")
+            check_is_fitted(model)
+            coef = model.coef_
+        elif isinstance(model, _CauseSpecific):
+            if cause not in CAUSES:
+                raise ValueError(f"cause must be 1 or 2; got {cause!r}.")
+            check_is_fitted(model)
+            coef = model.estimators_[cause - 1].coef_
+        else:
+            raise ValueError(f"{type(model).__name__} is not a competing-risks model of the "
+                             f"kinds {', '.join(COMPETING_MODEL_KINDS)}.")
+        self.coef_ = np.asarray(coef, dtype=float).reshape(-1)
+        self.n_features_in_ = model.n_features_in_
+        if hasattr(model, "feature_names_in_"):
+            self.feature_names_in_ = model.feature_names_in_
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Linear predictor ``X @ coef_`` of the cause.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Model input (after the feature steps).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Log (cause-specific or subdistribution) hazard ratio.
+        """
+        check_is_fitted(self)
+        return check_array(X, dtype=np.float64) @ self.coef_
+
+
+def cause_linear_model(model: Any, cause: int = 1) -> Any:
+    """A fitted competing-risks Pipeline with its last step replaced by a cause's linear predictor.
+
+    Parameters
+    ----------
+    model : fitted Pipeline, estimator or grid search
+        A model of :data:`COMPETING_MODEL_KINDS`, possibly behind feature steps.
+    cause : {1, 2}, default=1
+        The cause whose linear predictor becomes the risk score.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline or CauseLinearPredictor
+        The same fitted feature steps followed by ``('model', CauseLinearPredictor)`` (or the
+        predictor alone for a model without feature steps); its risk score is affine in the
+        model input, so :func:`mmrisk.explain.explain` explains it exactly.
+    """
+    while hasattr(model, "best_estimator_"):
+        model = model.best_estimator_
+    if isinstance(model, Pipeline):
+        final = CauseLinearPredictor(model.steps[-1][1], cause).fit()
+        return Pipeline([*model.steps[:-1], (model.steps[-1][0], final)])
+    return CauseLinearPredictor(model, cause).fit()
 
 
 def _inverse(matrix: np.ndarray) -> np.ndarray:

@@ -237,6 +237,15 @@ def _check_categorical(name: str, s: pd.Series, codes: tuple[str, ...] | None,
     return labels[idx]
 
 
+def _blank_rows(cols: dict[str, np.ndarray], problems: _Problems) -> None:
+    """A row without any feature value is no patient to score: an error, ``no feature values``."""
+    if not cols:
+        return
+    blank = np.logical_and.reduce([pd.isna(v) for v in cols.values()])
+    rows = np.array([i for i in np.flatnonzero(blank) if i not in problems.errors], dtype=int)
+    problems.add("error", rows, ["no feature values"] * len(rows))
+
+
 def check_rows(frame: pd.DataFrame, meta: dict, preset: np.ndarray | None = None
                ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Coerce the model's input columns and give every row a status and a reason.
@@ -259,7 +268,8 @@ def check_rows(frame: pd.DataFrame, meta: dict, preset: np.ndarray | None = None
         for missing), indexed like ``frame``. Cells that caused an error are missing.
     status : ndarray of shape (n_rows,)
         ``'ok'``, ``'warning'`` (scored: unseen category, value outside the training range) or
-        ``'error'`` (not scored: unparseable or impossible value).
+        ``'error'`` (not scored: unparseable or impossible value, or no feature value at
+        all: ``no feature values``).
     reason : ndarray of shape (n_rows,)
         Every problem of the row, ``'; '``-separated (``''`` for ``ok`` rows), e.g.
         ``"age: 'abc' is not a number"``.
@@ -286,6 +296,7 @@ def check_rows(frame: pd.DataFrame, meta: dict, preset: np.ndarray | None = None
             values = _coerce_numeric(f, s, problems)
             _check_numeric(f, values, rules[f], entry.get("quantiles") or [], problems)
             cols[f] = values
+    _blank_rows(cols, problems)
     status, reason = problems.result()
     if preset is not None:
         forced = pd.notna(preset)

@@ -236,6 +236,20 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def _label_counts(values: pd.Series) -> dict[str, int]:
+    """Rows per ``str(value)``; counted once per distinct value when that is the same."""
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in (
+        "string",
+        "empty",
+    ):
+        # equal strings have the same str(): count the values, then name the counts
+        counts: Counter = Counter()
+        for k, v in values.value_counts(dropna=False).items():
+            counts[str(k)] += int(v)
+        return dict(counts)
+    return values.astype(str).value_counts().to_dict()
+
+
 class DriftAccumulator:
     """Drift counts accumulated chunk by chunk; :meth:`report` gives the :class:`DriftReport`.
 
@@ -274,7 +288,7 @@ class DriftAccumulator:
                 x = s.to_numpy(dtype=float, na_value=np.nan)[~miss]
                 self.numeric[f].add(x)
             elif f in self.categories:
-                self.categories[f].update(s[~miss].astype(str).value_counts().to_dict())
+                self.categories[f].update(_label_counts(s[~miss]))
         if risk is not None and self.risk is not None:
             self.risk.add(np.asarray(risk, float))
         if groups is not None:

@@ -6,13 +6,15 @@ already checked. Both return :func:`output_columns`, one row per input row.
 
 from __future__ import annotations
 
+import json
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mmrisk.models import predict_survival_at, split_model
+from mmrisk.models import cause_linear_model, predict_cif_at, predict_survival_at, split_model
 from mmrisk.predict._checks import check_rows
 
 __all__ = ["RISK_GROUPS", "N_REASONS", "learn_cutpoints", "output_columns", "predict_table",
@@ -23,6 +25,8 @@ RISK_GROUPS = ("low", "intermediate", "high")
 N_REASONS = 3
 #: Rows of the reference (background) sample built from the training profile.
 _N_REFERENCE = 100
+#: Rows explained per call when computing reasons (bounds the memory of large batches).
+_REASON_BLOCK = 100_000
 
 
 def learn_cutpoints(train_risk: np.ndarray) -> list[float]:
@@ -70,8 +74,17 @@ def risk_groups(risk: np.ndarray, cutpoints: Sequence[float]) -> np.ndarray:
     return out
 
 
+#: Output kinds: survival models give ``surv_<h>m``, competing-risks models ``cif_<h>m`` (the
+#: cumulative incidence of the event of interest); ``meta["outcome_kind"]`` says which.
+_PREFIX = {"survival": "surv", "cif": "cif"}
+
+
+def _outcome_kind(meta: dict) -> str:
+    return meta.get("outcome_kind", "survival")
+
+
 def predict_table(model: Any, X: pd.DataFrame, horizons: Sequence[int],
-                  cutpoints: Sequence[float]) -> pd.DataFrame:
+                  cutpoints: Sequence[float], outcome: str = "survival") -> pd.DataFrame:
     """``risk_score``, ``risk_group`` and ``surv_<h>m`` per horizon, one row per row of ``X``.
 
     Parameters
@@ -84,6 +97,10 @@ def predict_table(model: Any, X: pd.DataFrame, horizons: Sequence[int],
         Months.
     cutpoints : sequence of float
         Risk-group cut-points learned on the training data.
+    outcome : {"survival", "cif"}, default="survival"
+        ``"cif"`` for a competing-risks model: ``cif_<h>m`` columns (the cumulative incidence
+        of the event of interest, :func:`mmrisk.models.predict_cif_at`) instead of
+        ``surv_<h>m``; its risk score is the CIF at the last horizon.
 
     Returns
     -------
@@ -91,30 +108,33 @@ def predict_table(model: Any, X: pd.DataFrame, horizons: Sequence[int],
         Indexed like ``X``.
     """
     risk = np.asarray(model.predict(X), float)
-    surv = predict_survival_at(model, X, horizons)
+    at = predict_cif_at if outcome == "cif" else predict_survival_at
+    values = at(model, X, horizons)
     out = pd.DataFrame({"risk_score": risk, "risk_group": risk_groups(risk, cutpoints)},
                        index=X.index)
     for j, h in enumerate(horizons):
-        out[f"surv_{int(h)}m"] = surv[:, j]
+        out[f"{_PREFIX[outcome]}_{int(h)}m"] = values[:, j]
     return out
 
 
-def output_columns(horizons: Sequence[int]) -> list[str]:
+def output_columns(horizons: Sequence[int], outcome: str = "survival") -> list[str]:
     """The scoring output columns, in order (without the identifier column).
 
     Parameters
     ----------
     horizons : sequence of int
-        Months of the ``surv_<h>m`` columns.
+        Months of the ``surv_<h>m`` (or ``cif_<h>m``) columns.
+    outcome : {"survival", "cif"}, default="survival"
+        ``"cif"`` for a competing-risks model (``meta["outcome_kind"]``).
 
     Returns
     -------
     list of str
-        ``status``, ``reason``, ``risk_score``, ``risk_group``, ``surv_<h>m``...,
-        ``reason_1``, ``reason_2``, ``reason_3``.
+        ``status``, ``reason``, ``risk_score``, ``risk_group``, ``surv_<h>m``... (or
+        ``cif_<h>m``...), ``reason_1``, ``reason_2``, ``reason_3``.
     """
     return (["status", "reason", "risk_score", "risk_group"]
-            + [f"surv_{int(h)}m" for h in horizons]
+            + [f"{_PREFIX[outcome]}_{int(h)}m" for h in horizons]
             + [f"reason_{j + 1}" for j in range(N_REASONS)])
 
 
@@ -166,12 +186,60 @@ def reference_rows(meta: dict, n: int = _N_REFERENCE) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _reasons(estimator: Any, X: pd.DataFrame, meta: dict) -> pd.DataFrame:
-    """``reason_1..3`` of every row: the largest SHAP contributions to the risk score."""
+#: Reference rows through each model's feature pipeline, per model and training profile
+#: (the same for every batch a model scores; models are immutable once trained).
+_REFERENCE_INPUTS: weakref.WeakKeyDictionary[Any, tuple[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _reference_input(estimator: Any, meta: dict) -> Any:
+    """:func:`reference_rows` of ``meta`` through the estimator's feature pipeline, memoised."""
+    from mmrisk.explain import transform_for_explain
+
+    key = json.dumps([meta["features"], meta["profile"]["features"]], sort_keys=True,
+                     default=str)
+    try:
+        cached = _REFERENCE_INPUTS.get(estimator)
+    except TypeError:  # an estimator that cannot be weakly referenced: no memo
+        return transform_for_explain(estimator, reference_rows(meta))
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    value = transform_for_explain(estimator, reference_rows(meta))
+    _REFERENCE_INPUTS[estimator] = (key, value)
+    return value
+
+
+def _rows(model_input: Any, lo: int, hi: int) -> Any:
+    """Rows ``lo:hi`` of a :class:`mmrisk.explain.ModelInput`."""
+    from mmrisk.explain import ModelInput
+
+    cols = model_input.columns
+    return ModelInput(cols.iloc[lo:hi] if isinstance(cols, pd.DataFrame) else cols[lo:hi],
+                      {k: v.iloc[lo:hi] for k, v in model_input.intermediate.items()})
+
+
+def _reasons(estimator: Any, X: pd.DataFrame, meta: dict, model_input: Any = None
+             ) -> pd.DataFrame:
+    """``reason_1..3`` of every row: the largest SHAP contributions to the risk score.
+
+    ``model_input`` is :func:`mmrisk.explain.transform_for_explain` of ``X`` when the caller has
+    it (the feature pipeline is not run again). Rows are explained in blocks of
+    ``_REASON_BLOCK``, so that the per-column SHAP values of a large batch are never all in
+    memory at once.
+    """
     from mmrisk.explain import explain, reasons_table
 
-    expl = explain(estimator, X, output="risk", background=reference_rows(meta))
-    return reasons_table(expl, k=N_REASONS)
+    if _outcome_kind(meta) == "cif":  # the CIF is not additive: explain cause 1's predictor
+        expl = explain(cause_linear_model(estimator, cause=1), X, output="risk",
+                       background=reference_rows(meta))
+        return reasons_table(expl, k=N_REASONS)
+    background = _reference_input(estimator, meta)
+    parts = []
+    for lo in range(0, len(X), _REASON_BLOCK):
+        hi = min(lo + _REASON_BLOCK, len(X))
+        expl = explain(estimator, X.iloc[lo:hi], output="risk", background=background,
+                       model_input=None if model_input is None else _rows(model_input, lo, hi))
+        parts.append(reasons_table(expl, k=N_REASONS))
+    return parts[0] if len(parts) == 1 else pd.concat(parts)
 
 
 def predict_frame(estimator: Any, meta: dict, frame: pd.DataFrame, reasons: bool = True
@@ -187,15 +255,17 @@ def predict_frame(estimator: Any, meta: dict, frame: pd.DataFrame, reasons: bool
     frame : pandas.DataFrame
         Input rows holding the model's feature columns (other columns are ignored).
     reasons : bool, default=True
-        Compute ``reason_1..3`` (SHAP on the risk score, against :func:`reference_rows`);
+        Compute ``reason_1..3`` (SHAP on the risk score, against :func:`reference_rows`; for a
+        competing-risks model on the linear predictor of the event of interest);
         ``False`` leaves them empty.
 
     Returns
     -------
     pandas.DataFrame
         Indexed like ``frame``, columns :func:`output_columns`: ``status`` (``ok``,
-        ``warning``, ``error``), ``reason``, ``risk_score``, ``risk_group``, ``surv_<h>m``,
-        ``reason_1..3``. Rows with ``status == 'error'`` have no scores and no reasons.
+        ``warning``, ``error``), ``reason``, ``risk_score``, ``risk_group``, ``surv_<h>m``
+        (``cif_<h>m`` when ``meta["outcome_kind"]`` is ``"cif"``), ``reason_1..3``. Rows with
+        ``status == 'error'`` have no scores and no reasons.
 
     Raises
     ------
@@ -229,20 +299,31 @@ def predict_rows(estimator: Any, meta: dict, X: pd.DataFrame, status: np.ndarray
         As :func:`predict_frame`, indexed like ``X``.
     """
     horizons = [int(h) for h in meta["horizons"]]
+    outcome = _outcome_kind(meta)
     n = len(X)
     cols: dict[str, np.ndarray] = {"status": status, "reason": reason,
                                    "risk_score": np.full(n, np.nan),
                                    "risk_group": np.full(n, None, dtype=object)}
-    cols.update({f"surv_{h}m": np.full(n, np.nan) for h in horizons})
+    cols.update({f"{_PREFIX[outcome]}_{h}m": np.full(n, np.nan) for h in horizons})
     cols.update({f"reason_{j + 1}": np.full(n, "", dtype=object) for j in range(N_REASONS)})
     scored = status != "error"
     if scored.any():
-        Xs = X[scored]
+        Xs = X if scored.all() else X[scored]
         features, final = split_model(estimator)
-        Z = Xs if features is None else features.transform(Xs)  # once for risk and survival
-        parts = [predict_table(final, Z, horizons, meta["cutpoints"]).set_axis(Xs.index)]
+        model_input = None
+        if features is None:
+            Z = Xs
+        elif reasons:  # once for risk, survival and reasons (with the derived values shown)
+            from mmrisk.explain import transform_for_explain
+
+            model_input = transform_for_explain(estimator, Xs)
+            Z = model_input.columns
+        else:
+            Z = features.transform(Xs)  # once for risk and survival
+        parts = [predict_table(final, Z, horizons, meta["cutpoints"], outcome
+                               ).set_axis(Xs.index)]
         if reasons:
-            parts.append(_reasons(estimator, Xs, meta))
+            parts.append(_reasons(estimator, Xs, meta, model_input))
         for part in parts:
             for col in part.columns:
                 cols[col][scored] = part[col].to_numpy()

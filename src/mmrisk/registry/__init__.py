@@ -1,6 +1,6 @@
 """Registry extracts: the table specification, the reader, the validator and the generator."""
 
-from mmrisk.registry._read import RegistryExtract, read_extract
+from mmrisk.registry._read import RegistryExtract, check_csv, read_extract
 from mmrisk.registry._simulate import simulate_registry
 from mmrisk.registry._spec import TABLE_ORDER, TABLES, ColumnSpec, TableSpec
 from mmrisk.registry._summary import summarize_extract
@@ -13,6 +13,7 @@ __all__ = [
     "TableSpec",
     "RegistryExtract",
     "read_extract",
+    "check_csv",
     "simulate_registry",
     "summarize_extract",
     "validate_extract",

@@ -29,7 +29,8 @@ def _months(later: pd.Series, earlier: pd.Series) -> pd.Series:
     return (later - earlier).dt.days / MONTH_DAYS
 
 
-def analysis_view(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def analysis_view(tables: dict[str, pd.DataFrame],
+                  data_cut: pd.Timestamp = DATA_CUT) -> pd.DataFrame:
     """One row per patient of ``tables["patients"]`` with LM group and PFS/OS (months).
 
     Parameters
@@ -38,6 +39,9 @@ def analysis_view(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         Registry tables by name; ``patients``, ``transplants``, ``maintenance_episodes``,
         ``disease_events`` and ``followup`` are used. Dates are ``YYYY-MM-DD`` text; others
         count as missing.
+    data_cut : pandas.Timestamp, default=DATA_CUT
+        The extract's data cut (2018-01-31; later in an era-shifted extract, docs/registry.md
+        §2.1): OS of a patient traced alive in the provincial registry is censored there.
 
     Returns
     -------
@@ -66,7 +70,7 @@ def analysis_view(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     pfs_event = pfs_date.notna()
     pfs_end = pfs_date.where(pfs_event, last)
     os_event = death.notna()
-    os_end = death.where(os_event, last.where(~traced_alive, DATA_CUT))
+    os_end = death.where(os_event, last.where(~traced_alive, data_cut))
     lm = lm_start.notna()
     return pd.DataFrame({
         "patient_id": pid.to_numpy(),

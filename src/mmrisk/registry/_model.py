@@ -224,7 +224,8 @@ def _progression(rng, eta, s_dec, on_lm, dur, p: ModelParams, n):
     return s_prog, e <= h_dec
 
 
-def simulate_latent(rng: np.random.Generator, n: int, p: ModelParams) -> dict:
+def simulate_latent(rng: np.random.Generator, n: int, p: ModelParams,
+                    era_shift_years: int = 0) -> dict:
     """Draw ``n`` patients' true covariates and event times (months; ASCT = 0 unless noted).
 
     Parameters
@@ -235,6 +236,11 @@ def simulate_latent(rng: np.random.Generator, n: int, p: ModelParams) -> dict:
         Number of patients.
     p : ModelParams
         Parameters of the data-generating model.
+    era_shift_years : int, default=0
+        Calendar years between the registry's frame and the calendar (docs/registry.md §2.1):
+        the post-progression calendar-year effect of §5.3 is applied at the progression's
+        calendar year, ``t0_year + era_shift_years`` plus the time to progression. Nothing else
+        depends on it, and the draws are the same.
 
     Returns
     -------
@@ -246,7 +252,8 @@ def simulate_latent(rng: np.random.Generator, n: int, p: ModelParams) -> dict:
         the first ASCT, as does ``lm_end`` (NaN without maintenance); ``pps`` counts from
         progression. ``lm`` says who starts maintenance, ``progressed`` whether progression
         comes before non-relapse death, ``t_obs_end`` is the last clinic contact and ``lost``
-        says whether it comes before ``admin``.
+        says whether it comes before ``admin``. ``year`` and ``t0_year`` (induction year and
+        date, 2007–2016) are in the registry's frame, whatever ``era_shift_years``.
     """
     c = _covariates(rng, n)
     lp = _linear_predictor(c)
@@ -280,7 +287,8 @@ def simulate_latent(rng: np.random.Generator, n: int, p: ModelParams) -> dict:
 
     # Post-progression survival (clock from progression).
     progressed = s_prog < s_nrm
-    prog_year = c["t0_year"] + (c["t_asct"] + s_prog) / MPY
+    # Calendar year of progression: the registry's frame plus the era shift (§2.1).
+    prog_year = c["t0_year"] + (c["t_asct"] + s_prog) / MPY + era_shift_years
     b = B_PPS
     lp_pps = (b["after_lm"] * (lm & (s_prog > s_dec)) + b["fitness"] * c["fitness"]
               + b["early"] * (s_prog < 12) + b["del17p"] * c["del17p"] + b["t414"] * c["t414"]

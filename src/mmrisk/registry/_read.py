@@ -22,7 +22,7 @@ import pandas as pd
 from mmrisk.exceptions import ExtractError
 from mmrisk.registry._spec import TABLE_ORDER
 
-__all__ = ["RegistryExtract", "read_extract", "TABLE_SUFFIXES", "WORKBOOK_SUFFIXES"]
+__all__ = ["RegistryExtract", "read_extract", "check_csv", "TABLE_SUFFIXES", "WORKBOOK_SUFFIXES"]
 
 logger = logging.getLogger(__name__)
 
@@ -218,8 +218,9 @@ def _read_csv(path: Path, table: str) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise ExtractError(f"{path.name}: no header row; expected a CSV file of table {table!r} "
                            "whose first line names its columns") from None
-    except UnicodeDecodeError as e:
-        raise ExtractError(f"{path.name}: not UTF-8 text ({e.reason} at byte {e.start}); "
+    except UnicodeDecodeError:
+        row, byte = _first_non_utf8(path)
+        raise ExtractError(f"{path.name}: not UTF-8 text (data row {row}: byte 0x{byte:02x}); "
                            "save the table as a UTF-8 CSV file") from None
     except (pd.errors.ParserError, ValueError, OSError) as e:
         raise ExtractError(f"{path.name}: cannot be parsed as CSV for table {table!r}: "
@@ -240,6 +241,106 @@ def _raise_extra_fields(path: Path, table: str) -> None:
     raise ExtractError(f"{path.name}: data row {row_number} has {len(fields)} fields but the "
                        f"header names {len(header)} columns; expected every row of table "
                        f"{table!r} to have one field per column (a stray comma?)")
+
+
+def _first_non_utf8(path: Path) -> tuple[int, int]:
+    """The data row (1-based, header excluded) and the value of the first byte that is not UTF-8.
+
+    Rows are physical lines here (a quoted field holding a line break counts twice).
+    """
+    with path.open("rb") as fh:
+        for lineno, line in enumerate(fh):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                return lineno, line[e.start]
+    return 0, 0
+
+
+def _decoded_lines(path: Path, name: str) -> Iterator[str]:
+    """The file's lines as text; a byte that is not UTF-8 stops with the row that holds it."""
+    with path.open("rb") as fh:
+        for lineno, line in enumerate(fh):
+            try:
+                yield line.decode("utf-8-sig" if lineno == 0 else "utf-8")
+            except UnicodeDecodeError as e:
+                where = "the header" if lineno == 0 else f"data row {lineno}"
+                raise ExtractError(f"{name}: not UTF-8 text ({where}, byte 0x{line[e.start]:02x} "
+                                   f"at position {e.start + 1} of the line); save the table as a "
+                                   "UTF-8 CSV file") from None
+
+
+def _delimiter_hint(header: list[str], name: str) -> None:
+    """A one-field header holding ``;`` or a tab: the file uses another delimiter."""
+    if len(header) != 1:
+        return
+    for sep, label in ((";", "semicolon"), ("\t", "tab")):
+        if sep in header[0]:
+            raise ExtractError(f"{name}: the header looks {label}-separated ({header[0][:60]!r});"
+                               " expected a comma-separated CSV file: save it again with ',' as "
+                               "the delimiter (and '.' as the decimal mark)")
+
+
+def check_csv(path: str | Path, name: str | None = None) -> int:
+    """Check that a CSV file is comma-separated UTF-8 text with one field per column in every row.
+
+    The whole file is read once, line by line (with the ``csv`` module, so quoted fields are
+    understood), before any row is used: pandas would otherwise take the extra fields of a
+    trailing comma as an index (shifting every column), drop extra fields of later rows when
+    only some columns are read, and fail on a non-UTF-8 byte only in the chunk that holds it.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A ``.csv`` file with a header row.
+    name : str, optional
+        How messages name the file (default: the path as given).
+
+    Returns
+    -------
+    int
+        The number of data rows (blank lines excluded).
+
+    Raises
+    ------
+    mmrisk.exceptions.ExtractError
+        If the file is binary, is not UTF-8 (the message names the row), has no header, looks
+        semicolon- or tab-separated, or a data row has more or fewer fields than the header has
+        columns (the message names the first such row and the field counts).
+    """
+    path = Path(path)
+    name = str(path) if name is None else name
+    with path.open("rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    if head.startswith((_PARQUET_MAGIC, _ZIP_MAGIC)) or b"\x00" in head:
+        raise ExtractError(f"{name}: is a binary file, not CSV text; expected comma-separated "
+                           "UTF-8 text with a header row")
+    reader = csv.reader(_decoded_lines(path, name))
+    try:
+        header = next(reader, [])
+        if not any(h.strip() for h in header):
+            raise ExtractError(f"{name}: no header row; expected the first line to name the "
+                               "columns")
+        _delimiter_hint(header, name)
+        n = 0
+        for row in reader:
+            if not row:  # a blank line
+                continue
+            n += 1
+            if len(row) != len(header):
+                _raise_field_count(name, n, len(row), len(header), row)
+    except csv.Error as e:
+        raise ExtractError(f"{name}: cannot be parsed as CSV at line {reader.line_num}: {e}"
+                           ) from None
+    return n
+
+
+def _raise_field_count(name: str, row: int, got: int, want: int, fields: list[str]) -> None:
+    hint = ("it ends with an empty field: a trailing comma?" if got == want + 1
+            and not fields[-1].strip() else "a stray comma or an unquoted comma in a value?"
+            if got > want else "a missing field?")
+    raise ExtractError(f"{name}: data row {row} has {got} fields but the header names {want} "
+                       f"columns ({hint}); every row must have one field per column")
 
 
 def _check_text(path: Path, table: str) -> None:

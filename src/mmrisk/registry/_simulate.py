@@ -24,6 +24,7 @@ from mmrisk.progress import Progress, report
 from mmrisk.registry import _tables as T
 from mmrisk.registry._analysis_view import analysis_view
 from mmrisk.registry._defects import TIER_FACTOR, inject_defects
+from mmrisk.registry._era import check_era_shift, data_cut, shift_tables
 from mmrisk.registry._model import CALIBRATION_FILE, ModelParams, load_params, simulate_latent
 from mmrisk.registry._spec import TABLE_ORDER, TABLES
 
@@ -93,10 +94,15 @@ def _ids(start: int, n: int, width: int) -> np.ndarray:
     return np.array([f"P{i:0{width}d}" for i in range(start + 1, start + n + 1)], dtype=object)
 
 
-def _batch(seed_seq, start, n, width, centers, params, clean):
-    """Generate one batch: clean tables, defects, analysis view and truth."""
+def _batch(seed_seq, start, n, width, centers, params, clean, era_shift=0):
+    """Generate one batch: clean tables, defects, analysis view and truth.
+
+    Everything is drawn in the registry's frame (induction 2007–2015); with ``era_shift`` the
+    post-progression calendar effects use the shifted calendar, and the finished tables' dates
+    are moved ``era_shift`` years later before the analysis view is derived from them.
+    """
     rng = np.random.default_rng(seed_seq)
-    c = simulate_latent(rng, n, params)
+    c = simulate_latent(rng, n, params, era_shift)
     T.prepare_days(c)
     ids = _ids(start, n, width)
     c["ids"] = ids
@@ -108,7 +114,7 @@ def _batch(seed_seq, start, n, width, centers, params, clean):
     c["tier_factor"] = centers["data_quality_tier"].map(TIER_FACTOR).to_numpy()[ci]
     c["fish_1q_from"] = centers["fish_1q_available_from"].to_numpy()[ci]
     uln = centers["ldh_uln_U_L"].to_numpy()[ci]
-    T.second_line(rng, c)
+    T.second_line(rng, c, era_shift)
     t = {"patients": T.table_patients(rng, c, ids, centers)}
     t["patients"]["_row"] = np.arange(n)
     t["baseline_labs"] = T.table_baseline_labs(rng, c, ids, uln)
@@ -130,7 +136,8 @@ def _batch(seed_seq, start, n, width, centers, params, clean):
     defects = None if clean else inject_defects(drng, t, c)
     truth = pd.DataFrame({"patient_id": ids, "center_id": c["center_id"],
                           **{k: c[k] for k in TRUTH_COLUMNS}})
-    view = analysis_view(t)
+    shift_tables(t, era_shift)
+    view = analysis_view(t, data_cut(era_shift))
     return t, view, truth, defects
 
 
@@ -142,6 +149,7 @@ def simulate_registry(
     clean: bool = False,
     progress: Progress | None = None,
     batch_size: int = BATCH_SIZE,
+    era_shift_years: int = 0,
 ) -> dict:
     """Write a synthetic registry extract into ``out_dir``; return its manifest.
 
@@ -160,17 +168,24 @@ def simulate_registry(
         ``progress("simulate", batches_done, batches)`` (:mod:`mmrisk.progress`).
     batch_size : int, default=20000
         Patients per batch; part of the random stream, so changing it changes the data.
+    era_shift_years : int, default=0
+        A later era (docs/registry.md §2.1): move the accrual window, the data cut and every
+        calendar date this many whole years later (0 to 12; 6 gives induction 2013–2021 and a
+        data cut on 2024-01-31). The post-progression calendar effects (second-line options,
+        §4.9; the calendar-year HR of post-progression survival, §5.3) follow the calendar, so
+        OS after progression is longer; everything else is drawn as without the shift.
 
     Returns
     -------
     dict
         The manifest written to ``manifest.json`` (generator version, seed, n, row counts, and
-        the SHA-256 of every file).
+        the SHA-256 of every file; ``era_shift_years`` and ``data_cut`` when shifted).
     """
     if fmt not in ("parquet", "csv"):
         raise MMRiskError(f"--format must be 'parquet' or 'csv', got {fmt!r}.")
     if n < 1:
         raise MMRiskError(f"n must be at least 1, got {n}.")
+    era_shift_years = check_era_shift(era_shift_years)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -180,7 +195,7 @@ def simulate_registry(
     centers = _centers(seed)
     writers = _open_writers(out, fmt)
     counts = {name: 0 for name in writers}
-    batches = iter_batches(n, seed, params, clean, batch_size, centers)
+    batches = iter_batches(n, seed, params, clean, batch_size, centers, era_shift_years)
     n_batches = -(-n // batch_size)
     report(progress, "simulate", 0, n_batches)
     for i, (t, view, truth, defects) in enumerate(batches):
@@ -195,13 +210,16 @@ def simulate_registry(
             w.write(df)
             counts[name] += len(df)
         report(progress, "simulate", i + 1, n_batches)
-    writers["centers"].write(_coerce(centers, _dtypes("centers")))
+    written = {"centers": centers.copy()}
+    shift_tables(written, era_shift_years)
+    writers["centers"].write(_coerce(written["centers"], _dtypes("centers")))
     counts["centers"] = len(centers)
     for w in writers.values():
         w.close()
     if clean:
         (out / f"truth_defects.{fmt}").unlink(missing_ok=True)
-    return _write_manifest(out, fmt, n, seed, clean, counts, params, batch_size)
+    return _write_manifest(out, fmt, n, seed, clean, counts, params, batch_size,
+                           era_shift_years)
 
 
 def _centers(seed: int) -> pd.DataFrame:
@@ -209,7 +227,8 @@ def _centers(seed: int) -> pd.DataFrame:
 
 
 def iter_batches(n: int, seed: int, params: ModelParams, clean: bool = False,
-                 batch_size: int = BATCH_SIZE, centers: pd.DataFrame | None = None):
+                 batch_size: int = BATCH_SIZE, centers: pd.DataFrame | None = None,
+                 era_shift_years: int = 0):
     """Yield ``(tables, analysis_view, truth, defects)`` for each batch of an extract.
 
     Exactly the batches that ``simulate_registry(n=n, seed=seed, clean=clean)`` writes, but with
@@ -230,6 +249,9 @@ def iter_batches(n: int, seed: int, params: ModelParams, clean: bool = False,
         Patients per batch; part of the random stream, so changing it changes the data.
     centers : pandas.DataFrame, default=None
         The ``centers`` table; ``None`` draws it from ``seed`` as ``simulate_registry`` does.
+        Used unshifted (the registry's frame), whatever ``era_shift_years``.
+    era_shift_years : int, default=0
+        Shift the calendar this many whole years later, as ``simulate_registry`` does.
 
     Yields
     ------
@@ -247,7 +269,7 @@ def iter_batches(n: int, seed: int, params: ModelParams, clean: bool = False,
     centers = _centers(seed) if centers is None else centers
     width = max(6, len(str(n)) + 1)
     for child, start, size in batch_seeds(n, seed, batch_size):
-        yield _batch(child, start, size, width, centers, params, clean)
+        yield _batch(child, start, size, width, centers, params, clean, era_shift_years)
 
 
 def batch_seeds(n: int, seed: int, batch_size: int = BATCH_SIZE):
@@ -320,7 +342,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _write_manifest(out, fmt, n, seed, clean, counts, params, batch_size) -> dict:
+def _write_manifest(out, fmt, n, seed, clean, counts, params, batch_size, era_shift=0) -> dict:
     from mmrisk import __version__
 
     files = {}
@@ -343,5 +365,8 @@ def _write_manifest(out, fmt, n, seed, clean, counts, params, batch_size) -> dic
         "tables": list(TABLE_ORDER),
         "files": files,
     }
+    if era_shift:  # recorded only when shifted: an unshifted manifest stays as it always was
+        manifest["era_shift_years"] = era_shift
+        manifest["data_cut"] = data_cut(era_shift).strftime("%Y-%m-%d")
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest

@@ -142,7 +142,7 @@ _TABLES = [
             _s("center_id", nullable=False),
             _s("province", ("BC", "AB", "SK", "MB", "ON", "QC", "NB", "NS"), nullable=False),
             _s("lm_default_schedule", ("21of28", "28of28"), nullable=False),
-            _i("fish_1q_available_from", 2005, 2020, nullable=False),
+            _i("fish_1q_available_from", 2005, 2030, nullable=False),
             _i("ldh_uln_U_L", 150, 300, nullable=False),
             _s("data_quality_tier", ("A", "B", "C"), nullable=False),
         ),

@@ -250,11 +250,11 @@ REGIMEN_TEXT = {"CyBorD": "CyBorD", "VD": "Bortezomib-Dex", "VTD": "VTD", "PAD":
                 "PomDex": "Pom-Dex", "DVd": "DVd", "other": "other"}
 
 
-def _salvage_regimen(rng, c, idx):
-    """Second-line regimen (§4.9), by maintenance exposure and year of progression."""
+def _salvage_regimen(rng, c, idx, era_shift_years=0):
+    """Second-line regimen (§4.9), by maintenance exposure and calendar year of progression."""
     n = idx.size
     lm = c["lm"][idx]
-    yr = c["t0_year"][idx] + c["t_prog"][idx] / MPY
+    yr = c["t0_year"][idx] + c["t_prog"][idx] / MPY + era_shift_years
     u = rng.random(n)
     no_lm = _choice(rng, u, ["Rd", "CyBorD", "VRD", "KRd", "ASCT", "other"],
                     [0.45, 0.20, 0.15, 0.10, 0.05, 0.05])
@@ -267,8 +267,12 @@ def _salvage_regimen(rng, c, idx):
     return np.where(lm, on_lm, no_lm)
 
 
-def second_line(rng, c) -> None:
-    """Start and regimen of the second line after progression (in place, months from T0)."""
+def second_line(rng, c, era_shift_years: int = 0) -> None:
+    """Start and regimen of the second line after progression (in place, months from T0).
+
+    The regimens available depend on the calendar year of progression: the registry's frame
+    plus ``era_shift_years`` (docs/registry.md §2.1, §4.9).
+    """
     n = c["t0_day"].size
     delay = np.clip(rng.gamma(2.0, 0.6, n), 0, 4)
     start = c["t_prog"] + delay
@@ -277,7 +281,7 @@ def second_line(rng, c) -> None:
     c["t_line2"] = np.where(starts, start, np.inf)
     reg = np.full(n, None, dtype=object)
     idx = np.flatnonzero(starts)
-    reg[idx] = _salvage_regimen(rng, c, idx)
+    reg[idx] = _salvage_regimen(rng, c, idx, era_shift_years)
     c["line2_regimen"] = reg
 
 

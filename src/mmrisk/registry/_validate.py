@@ -63,6 +63,8 @@ FINDING_COLUMNS: tuple[str, ...] = (
 CHECKS: dict[str, str] = {
     "missing_table": "a required table is absent",
     "missing_column": "a required column is absent (row is empty)",
+    "empty_table": "the table has a header but no rows (an error for patients and centers)",
+    "empty_column": "an optional column is empty in every row (warning: not exported?)",
     "unknown_column": "a column that is not in the data contract (warning)",
     "type": "the value is not of the column's type (int, float, ISO date, bool)",
     "not_null": "a required value is empty",
@@ -380,6 +382,25 @@ def _column_findings(t: _Table) -> list[pd.DataFrame]:
     return out
 
 
+#: Tables every other table hangs from: without rows there is no extract to speak of.
+_ROOT_TABLES = ("centers", "patients")
+
+
+def _emptiness_findings(t: _Table) -> list[pd.DataFrame]:
+    """One finding for a table without rows; one per optional column empty in every row."""
+    if t.raw.empty:
+        severity = "error" if t.name in _ROOT_TABLES else "warning"
+        return [_findings(t.name, None, pd.NA, pd.NA, pd.NA, "empty_table", severity,
+                          f"{t.where} has no rows (only a header)")]
+    out = []
+    for col in t.spec.columns:
+        if col.nullable and col.name in t.raw.columns and t.raw[col.name].isna().all():
+            out.append(_findings(t.name, None, pd.NA, col.name, pd.NA, "empty_column",
+                                 "warning", f"column {col.name!r} of {t.where} is empty in all "
+                                 f"{len(t.raw):,} rows; was it exported?"))
+    return out
+
+
 def _key_findings(t: _Table) -> list[pd.DataFrame]:
     key = list(t.spec.key)
     if not t.has(*key) or t.raw.empty:
@@ -405,7 +426,8 @@ def _foreign_key_findings(t: _Table, tables: dict[str, _Table]) -> list[pd.DataF
     for column, target in t.spec.foreign_keys.items():
         parent_name, parent_col = target.split(".")
         parent = tables.get(parent_name)
-        if parent is None or not parent.has(parent_col) or not t.has(column):
+        if parent is None or not parent.has(parent_col) or not t.has(column) or \
+                parent.raw.empty:  # an empty parent is one empty_table finding, not one per row
             continue
         child = t.values(column)
         bad = child.notna() & ~child.isin(parent.values(parent_col).dropna())
@@ -649,7 +671,8 @@ def _duplicate_patient_findings(tables: dict[str, _Table]) -> list[pd.DataFrame]
 
 
 def _table_findings(t: _Table, tables: dict[str, _Table]) -> list[pd.DataFrame]:
-    return [*_column_findings(t), *_schema_findings(t), *_key_findings(t),
+    return [*_column_findings(t), *_emptiness_findings(t), *_schema_findings(t),
+            *_key_findings(t),
             *_foreign_key_findings(t, tables), *_precision_findings(t)]
 
 

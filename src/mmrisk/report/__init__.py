@@ -1,6 +1,7 @@
 """Every figure mmrisk draws, as matplotlib ``Figure`` objects (no pyplot state, no backend switch).
 
-- Cohorts: :func:`km_figure`, :func:`km_median`.
+- Cohorts: :func:`km_figure`, :func:`km_median`; competing risks :func:`cif_figure`
+  (Aalen–Johansen CIF of both causes by group) and :func:`plot_cif_calibration`.
 - Models: :func:`hr_forest_figure`, :func:`permutation_figure`.
 - Evaluation: :func:`plot_calibration`, :func:`plot_auc_over_time`, :func:`plot_brier_over_time`;
   on a new cohort :func:`plot_decision_curves`, :func:`plot_calibration_band`.
@@ -10,6 +11,7 @@
   self-contained HTML page; :func:`tripod_checklist` says which items it covers.
 """
 
+from mmrisk.report._cif import cif_figure, plot_cif_calibration
 from mmrisk.report._decision import plot_calibration_band, plot_decision_curves
 from mmrisk.report._evaluation import plot_auc_over_time, plot_brier_over_time, plot_calibration
 from mmrisk.report._explain import (
@@ -37,6 +39,7 @@ from mmrisk.report._tripod_data import (
 )
 
 __all__ = [
+    "cif_figure",
     "hr_forest_figure",
     "km_figure",
     "km_median",
@@ -47,6 +50,7 @@ __all__ = [
     "plot_brier_over_time",
     "plot_calibration",
     "plot_calibration_band",
+    "plot_cif_calibration",
     "plot_decision_curves",
     "plot_dependence",
     "plot_waterfall",

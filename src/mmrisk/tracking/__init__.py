@@ -12,7 +12,15 @@ from mmrisk.tracking._compare import (
     lower_is_better,
 )
 from mmrisk.tracking._models import log_model, model_source, register_model, register_version
-from mmrisk.tracking._pyfunc import LoadedModel, MMRiskPyfunc, load_model, upgrade_meta
+from mmrisk.tracking._pyfunc import (
+    DIGEST_ENV,
+    DIGEST_TAGS,
+    LoadedModel,
+    MMRiskPyfunc,
+    load_model,
+    recorded_digests,
+    upgrade_meta,
+)
 from mmrisk.tracking._runs import (
     describe_state,
     mark_killed,
@@ -35,6 +43,8 @@ from mmrisk.tracking._store import (
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
+    "DIGEST_ENV",
+    "DIGEST_TAGS",
     "RUN_TYPE_TAG",
     "LoadedModel",
     "MMRiskPyfunc",
@@ -51,6 +61,7 @@ __all__ = [
     "process_alive",
     "process_tags",
     "reap_dead_runs",
+    "recorded_digests",
     "register_model",
     "register_version",
     "relocate_store",

@@ -18,7 +18,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from mmrisk.predict import predict_frame, synthetic_example
-from mmrisk.tracking._pyfunc import MMRiskPyfunc
+from mmrisk.tracking._pyfunc import DIGEST_TAGS, MMRiskPyfunc, file_digests, recorded_digests
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,10 @@ def _requirements() -> list[str]:
 def log_model(fitted: Any, X: pd.DataFrame, meta: dict, *, seed: int = 0) -> str:
     """Log ``fitted`` under the active run as the ``model`` artifact (an mmrisk pyfunc).
 
-    ``meta.json`` holds what scoring needs (summaries, never rows). The input signature names
+    ``meta.json`` holds what scoring needs (summaries, never rows). The SHA-256 of
+    ``estimator.joblib`` and ``meta.json`` is written beside them (``digests.json``) and recorded
+    as tags (:data:`~mmrisk.tracking.DIGEST_TAGS`) of the logged model and of the active run;
+    loading checks them before unpickling. The input signature names
     every feature column with type ``Any``, marked optional: MLflow leaves values and presence
     to :func:`mmrisk.predict.check_rows`, so one bad cell makes that row ``status=error``
     instead of failing the whole batch. The output schema is inferred from the scoring output
@@ -78,11 +81,19 @@ def log_model(fitted: Any, X: pd.DataFrame, meta: dict, *, seed: int = 0) -> str
         meta_path = Path(tmp) / "meta.json"
         joblib.dump(fitted, est_path)
         meta_path.write_text(json.dumps(meta))
+        digests = file_digests({"estimator": est_path, "meta": meta_path})
+        digest_path = Path(tmp) / "digests.json"
+        digest_path.write_text(json.dumps(digests))
         logged = mlflow.pyfunc.log_model(
             name="model", python_model=MMRiskPyfunc(),
-            artifacts={"estimator": str(est_path), "meta": str(meta_path)},
+            artifacts={"estimator": str(est_path), "meta": str(meta_path),
+                       "digests": str(digest_path)},
             signature=signature, input_example=example, pip_requirements=_requirements(),
         )
+    tags = {DIGEST_TAGS[k]: v for k, v in digests.items()}
+    mlflow.set_logged_model_tags(logged.model_id, tags)
+    if mlflow.active_run() is not None:
+        mlflow.set_tags(tags)
     return logged.model_uri
 
 
@@ -103,9 +114,12 @@ def register_version(model_uri: str, name: str, tags: dict[str, str] | None = No
     mlflow.entities.model_registry.ModelVersion
         The new version.
     """
+    # The artifacts' SHA-256 go with the version: verified when it is loaded.
+    digests = recorded_digests(model_uri)
+    tags = {**{DIGEST_TAGS[k]: v for k, v in digests.items()}, **(tags or {})}
     buffer = io.StringIO()
     with contextlib.redirect_stderr(buffer), contextlib.redirect_stdout(buffer):
-        mv = mlflow.register_model(model_uri, name, tags=tags)
+        mv = mlflow.register_model(model_uri, name, tags=tags or None)
     for line in buffer.getvalue().splitlines():
         if line.strip():
             logging.getLogger("mlflow").info(line.strip())

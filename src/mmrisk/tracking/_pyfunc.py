@@ -7,12 +7,17 @@ Keep :class:`MMRiskPyfunc` at this import path: MLflow pickles a reference to it
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import os
 from contextlib import nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import joblib
+import mlflow.artifacts
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
@@ -21,7 +26,73 @@ from mmrisk.exceptions import MMRiskError
 from mmrisk.predict import check_rows, predict_rows
 from mmrisk.tracking._store import using_store
 
-__all__ = ["MMRiskPyfunc", "LoadedModel", "load_model", "upgrade_meta"]
+__all__ = ["MMRiskPyfunc", "LoadedModel", "load_model", "upgrade_meta", "DIGEST_TAGS",
+           "DIGEST_ENV", "file_digests", "recorded_digests"]
+
+log = logging.getLogger(__name__)
+
+#: Tag (on the run, the logged model and the registered version) holding the SHA-256 of each
+#: artifact of an mmrisk model, recorded when it is logged.
+DIGEST_TAGS = {"estimator": "mmrisk.sha256.estimator", "meta": "mmrisk.sha256.meta"}
+#: Environment variable through which ``mmrisk serve`` hands the recorded digests (JSON,
+#: ``{"estimator": ..., "meta": ...}``) to the server process, which checks them on load.
+DIGEST_ENV = "MMRISK_MODEL_SHA256"
+#: Keys a model's ``meta.json`` must hold to score.
+_META_KEYS = ("features", "horizons", "cutpoints")
+
+
+def file_digests(paths: dict[str, str | os.PathLike]) -> dict[str, str]:
+    """SHA-256 (hex) of each file.
+
+    Parameters
+    ----------
+    paths : dict of str to path
+        Artifact name (``estimator``, ``meta``) to file.
+
+    Returns
+    -------
+    dict of str to str
+        Artifact name to the hexadecimal SHA-256 of the file's bytes.
+    """
+    out = {}
+    for name, path in paths.items():
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while block := f.read(1 << 20):
+                h.update(block)
+        out[name] = h.hexdigest()
+    return out
+
+
+def _verify(paths: dict[str, str | os.PathLike], expected: dict[str, str], where: str) -> None:
+    """Refuse any artifact whose bytes differ from the digest recorded when it was logged."""
+    actual = file_digests({k: paths[k] for k in expected if k in paths})
+    changed = [k for k, v in expected.items() if k in actual and actual[k] != v]
+    if changed:
+        files = ", ".join(Path(paths[k]).name for k in changed)
+        raise MMRiskError(
+            f"model {where}: {files} changed after the model was logged (its SHA-256 differs "
+            "from the digest recorded at training); refusing to load it, because loading a "
+            "model runs the code in its pickle. Restore the file or retrain and log the model")
+
+
+def _check_meta(meta: Any, where: str) -> dict:
+    if not isinstance(meta, dict):
+        raise MMRiskError(f"model {where}: meta.json is not a JSON object")
+    missing = [k for k in _META_KEYS if k not in meta]
+    if missing:
+        raise MMRiskError(f"model {where}: meta.json lacks {', '.join(map(repr, missing))}; it "
+                          "was not written by `mmrisk train` or was edited. Retrain the model")
+    feats = meta["features"]
+    if not isinstance(feats, list) or not feats or not all(isinstance(f, str) for f in feats):
+        raise MMRiskError(f"model {where}: meta.json 'features' must be a non-empty list of "
+                          "column names")
+    horizons = meta["horizons"]
+    if not isinstance(horizons, list) or not all(
+            isinstance(h, int | float) and not isinstance(h, bool) and h > 0 for h in horizons):
+        raise MMRiskError(f"model {where}: meta.json 'horizons' must be a list of positive "
+                          "months")
+    return meta
 
 
 def upgrade_meta(meta: dict) -> dict:
@@ -62,14 +133,39 @@ class MMRiskPyfunc(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         """Load the fitted estimator and its metadata once.
 
+        The files are checked before the estimator is unpickled: against ``digests.json``
+        (written beside them when the model was logged) and, when the environment variable
+        ``MMRISK_MODEL_SHA256`` is set (``mmrisk serve`` sets it from the tracking store's
+        tags), against those digests; ``meta.json`` must hold ``features``, ``horizons`` and
+        ``cutpoints``.
+
         Parameters
         ----------
         context : mlflow.pyfunc.PythonModelContext
-            Holds the paths of the ``estimator`` and ``meta`` artifacts.
+            Holds the paths of the ``estimator``, ``meta`` (and ``digests``) artifacts.
+
+        Raises
+        ------
+        mmrisk.exceptions.MMRiskError
+            If a file differs from its recorded digest, or ``meta.json`` is not a valid mmrisk
+            model description.
         """
-        self.model_ = joblib.load(context.artifacts["estimator"])
-        with open(context.artifacts["meta"], encoding="utf-8") as f:
-            self.meta_ = upgrade_meta(json.load(f))
+        paths = context.artifacts
+        where = str(Path(paths["meta"]).parent.parent)
+        expected = {}
+        if "digests" in paths:  # written beside the files: catches accidental edits
+            with open(paths["digests"], encoding="utf-8") as f:
+                expected = json.load(f)
+            _verify(paths, expected, where)
+        if os.environ.get(DIGEST_ENV):  # from the tracking store, via `mmrisk serve`
+            _verify(paths, json.loads(os.environ[DIGEST_ENV]), where)
+        with open(paths["meta"], encoding="utf-8") as f:
+            try:
+                meta = json.load(f)
+            except json.JSONDecodeError as e:
+                raise MMRiskError(f"model {where}: meta.json is not valid JSON ({e})") from None
+        self.meta_ = upgrade_meta(_check_meta(meta, where))
+        self.model_ = joblib.load(paths["estimator"])  # unpickling runs code: verified first
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None
                 ) -> pd.DataFrame:
@@ -82,26 +178,63 @@ class MMRiskPyfunc(mlflow.pyfunc.PythonModel):
         model_input : pandas.DataFrame
             Input rows.
         params : dict, optional
-            ``{"reasons": bool}`` (default False): compute ``reason_1..3``.
+            ``{"reasons": bool}`` (default False): compute ``reason_1..3``. Params of another
+            type make every row ``status=error`` with the reason (nothing is raised: MLflow's
+            server would quote the input rows in its error answer).
 
         Returns
         -------
         pandas.DataFrame
             The scoring output, one row per input row, in order.
         """
-        reasons = bool((params or {}).get("reasons", False))
         frame = pd.DataFrame(model_input)
+        preset = np.full(len(frame), None, dtype=object)
+        reasons, bad_params = _reasons_param(params)
+        if bad_params:  # every row says why: raising would echo the rows in MLflow's answer
+            preset[:] = bad_params
         # A request without some model columns (REST, Spark) gets a row-level error naming them
         # instead of a failed batch; `mmrisk score` refuses such input before scoring.
         missing = [f for f in self.meta_["features"] if f not in frame.columns]
-        preset = None
         if missing:
             frame = frame.assign(**{f: None for f in missing})
-            preset = np.full(len(frame), f"missing input column(s): {', '.join(missing)}",
-                             dtype=object)
-        X, status, reason = check_rows(frame, self.meta_, preset)
+            preset[pd.isna(preset)] = f"missing input column(s): {', '.join(missing)}"
+        frame = _nested_cells(frame, self.meta_["features"], preset)
+        X, status, reason = check_rows(frame, self.meta_, preset if pd.notna(preset).any()
+                                       else None)
         out = predict_rows(self.model_, self.meta_, X, status, reason, reasons=reasons)
         return out.reset_index(drop=True)
+
+
+def _reasons_param(params: Any) -> tuple[bool, str | None]:
+    """``(reasons, problem)`` from the request's params; a problem never quotes the params."""
+    if params is None:
+        return False, None
+    if not isinstance(params, dict):
+        return False, "params must be an object such as {\"reasons\": true}"
+    value = params.get("reasons", False)
+    if isinstance(value, bool | np.bool_):
+        return bool(value), None
+    return False, "params.reasons must be true or false"
+
+
+def _nested_cells(frame: pd.DataFrame, features: list[str], preset: np.ndarray) -> pd.DataFrame:
+    """A list or object in a cell makes its row an error (the cell becomes missing)."""
+    copied = False
+    for f in features:
+        col = frame[f]
+        if isinstance(col, pd.DataFrame) or col.dtype != object:
+            continue
+        nested = col.map(lambda v: isinstance(v, list | dict | tuple | set | np.ndarray))
+        if not nested.any():
+            continue
+        if not copied:
+            frame, copied = frame.copy(), True
+        rows = np.flatnonzero(nested.to_numpy())
+        for i in rows:
+            text = f"{f}: a list or object is not a value"
+            preset[i] = text if pd.isna(preset[i]) else f"{preset[i]}; {text}"
+        frame[f] = col.where(~nested, None)
+    return frame
 
 
 @dataclass
@@ -158,12 +291,19 @@ def load_model(uri: str, tracking_uri: str | None = None) -> LoadedModel:
     Raises
     ------
     mmrisk.exceptions.MMRiskError
-        With the URI and the store, when it cannot be resolved or is not an mmrisk model.
+        With the URI and the store, when it cannot be resolved or is not an mmrisk model; when
+        a file of the model differs from the SHA-256 recorded in the tracking store when it was
+        logged (checked before anything is unpickled).
     """
     store = tracking_uri or mlflow.get_tracking_uri()
     try:
         with using_store(store) if tracking_uri else nullcontext():
-            pyfunc = mlflow.pyfunc.load_model(uri)
+            expected = recorded_digests(uri)
+            local = mlflow.artifacts.download_artifacts(artifact_uri=uri)
+            _verify_folder(local, expected, uri)
+            pyfunc = mlflow.pyfunc.load_model(local)
+    except MMRiskError as e:
+        raise MMRiskError(str(e)) from None
     except Exception as e:  # noqa: BLE001 - MLflow raises many types; one clear message
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise MMRiskError(f"model {uri!r} cannot be loaded: {first} (tracking store {store})"
@@ -172,3 +312,67 @@ def load_model(uri: str, tracking_uri: str | None = None) -> LoadedModel:
     if not isinstance(inner, MMRiskPyfunc):
         raise MMRiskError(f"model {uri!r} is not an mmrisk model (logged by `mmrisk train`)")
     return LoadedModel(uri=uri, estimator=inner.model_, meta=inner.meta_, pyfunc=pyfunc)
+
+
+def _mlflow_digests(tags: dict) -> dict[str, str]:
+    return {k: tags[t] for k, t in DIGEST_TAGS.items() if t in tags}
+
+
+def recorded_digests(uri: str, client: Any = None) -> dict[str, str]:
+    """The SHA-256 of each artifact of a model, as recorded in the tracking store at logging.
+
+    Looked up, in this order, in the registered version's tags (``models:/name@alias``,
+    ``models:/name/3``), the logged model's tags (``models:/m-…``) and the run's tags
+    (``runs:/<id>/model``): the store's database, which whoever writes the artifact folder
+    cannot change through it.
+
+    Parameters
+    ----------
+    uri : str
+        A model URI.
+    client : mlflow.tracking.MlflowClient, optional
+        Client of the store (default: MLflow's current one).
+
+    Returns
+    -------
+    dict of str to str
+        ``{"estimator": ..., "meta": ...}``; empty for a model logged before digests were
+        recorded, or a URI that is not in a store (a local path).
+    """
+    from mlflow.tracking import MlflowClient
+
+    client = client or MlflowClient()
+    run_id = model_id = None
+    if uri.startswith("models:/m-"):
+        model_id = uri.removeprefix("models:/").split("/", 1)[0]
+    elif uri.startswith("models:/"):
+        rest = uri.removeprefix("models:/")
+        if "@" in rest:
+            name, alias = rest.split("@", 1)
+            mv = client.get_model_version_by_alias(name, alias)
+        else:
+            name, _, ver = rest.partition("/")
+            mv = client.get_model_version(name, ver)
+        found = _mlflow_digests(mv.tags or {})
+        if found:
+            return found
+        run_id = mv.run_id
+        source = str(mv.source or "")
+        model_id = source.removeprefix("models:/") if source.startswith("models:/m-") else None
+    elif uri.startswith("runs:/"):
+        run_id = uri.removeprefix("runs:/").split("/", 1)[0]
+    if model_id:
+        found = _mlflow_digests(client.get_logged_model(model_id).tags or {})
+        if found:
+            return found
+    return _mlflow_digests(client.get_run(run_id).data.tags) if run_id else {}
+
+
+def _verify_folder(local: str, expected: dict[str, str], uri: str) -> None:
+    folder = Path(local) / "artifacts"
+    paths = {"estimator": folder / "estimator.joblib", "meta": folder / "meta.json"}
+    if not expected:
+        log.warning("model %s has no SHA-256 recorded in the tracking store (logged before "
+                    "mmrisk recorded digests); its files are not verified", uri)
+        return
+    _verify(paths, expected, repr(uri))

@@ -435,13 +435,22 @@ def using_store(uri: str) -> Iterator[str]:
         ``uri``.
     """
     prepare_store(uri)
-    old_tracking, old_registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    if uri != old_tracking:
+    if uri != mlflow.get_tracking_uri():
         _forget_artifact_repos()
+    # MLflow keeps both URIs in module globals *and* in the MLFLOW_*_URI environment variables
+    # (which child processes inherit): restore both, so that afterwards the registry follows
+    # the tracking URI again unless it was pinned before.
+    saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    old_tracking = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
         yield uri
     finally:
         mlflow.set_tracking_uri(old_tracking)
-        mlflow.set_registry_uri(old_registry)
+        mlflow.set_registry_uri(None)  # type: ignore[arg-type] - None: follow the env/tracking
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -9,6 +9,9 @@
 - :func:`evaluate` -- ``evaluate``: a fixed model on a new cohort with outcomes (metrics with
   CIs, decision curves, subgroups, centre heterogeneity, figures, an MLflow run);
   :func:`recalibrate_model` -- ``recalibrate``: a registered update for a new setting.
+- :func:`build_report` / :func:`write_report` -- ``report``: the TRIPOD+AI HTML report of a
+  train run or a model (:func:`report_data` gathers its content; ``train`` logs it with
+  :func:`log_report`).
 - :func:`serve` / :func:`ui` -- MLflow's model server and UI on 127.0.0.1, in the foreground;
   :func:`server` -- ``server``: a team's tracking server (database backend, proxied artifacts).
 - :func:`interruptible` / :func:`kill_runs_on_interrupt` -- SIGTERM, SIGHUP and SIGINT unwind a
@@ -31,6 +34,7 @@ from mmrisk.workflows._lifecycle import (
     signals_raise,
 )
 from mmrisk.workflows._recalibrate import RecalibrationResult, recalibrate_model
+from mmrisk.workflows._report import build_report, log_report, report_data, write_report
 from mmrisk.workflows._score import (
     ScoreResult,
     drift_paths,
@@ -69,6 +73,7 @@ __all__ = [
     "ScoreResult",
     "ScoringInput",
     "TrainResult",
+    "build_report",
     "drift_paths",
     "evaluate",
     "evaluation_cohort",
@@ -78,9 +83,11 @@ __all__ = [
     "interruptible",
     "kill_runs_on_interrupt",
     "leaderboard",
+    "log_report",
     "read_scoring_input",
     "recalibrate_model",
     "remove_orphans",
+    "report_data",
     "score",
     "score_chunk",
     "score_file_spark",
@@ -99,5 +106,6 @@ __all__ = [
     "wait_until_ready",
     "with_row_number",
     "write_drift",
+    "write_report",
     "write_cohort",
 ]

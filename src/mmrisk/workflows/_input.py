@@ -41,8 +41,7 @@ class ScoringInput:
     id_column : str or None
         The identifier column copied to the output (``patient_id`` for an extract).
     n_rows : int or None
-        Rows to score (for a CSV: counted from its line breaks, so approximate if quoted
-        fields hold line breaks).
+        Rows to score (for a CSV: counted when the file is checked, blank lines excluded).
     features : list of str
         The model's input columns.
     categorical : list of str
@@ -122,15 +121,6 @@ def identifier_column(columns: list[str], id_column: str | None = None) -> str |
     return id_column or (ID_COLUMN if ID_COLUMN in columns else None)
 
 
-def _count_lines(path: Path) -> int:
-    n, last = 0, b"\n"
-    with open(path, "rb") as f:
-        while block := f.read(1 << 22):
-            n += block.count(b"\n")
-            last = block[-1:]
-    return n + (last != b"\n") - 1  # a last line without a line break; minus the header
-
-
 def _is_extract(path: Path) -> bool:
     if path.is_dir():
         return True
@@ -185,11 +175,14 @@ def _table_columns(path: Path, fmt: str) -> tuple[list[str], int | None, pd.Data
         except Exception as e:  # noqa: BLE001 - one clear message naming the file
             raise ExtractError(f"{path}: cannot be read as parquet: {e}") from None
     if fmt == "csv":
+        from mmrisk.registry import check_csv
+
+        n_rows = check_csv(path)  # the whole file, before any row is scored or written
         try:
             header = pd.read_csv(path, nrows=0)
         except Exception as e:  # noqa: BLE001
             raise ExtractError(f"{path}: cannot be read as csv: {e}") from None
-        return [str(c) for c in header.columns], _count_lines(path), None
+        return [str(c) for c in header.columns], n_rows, None
     from mmrisk.cohort import read_flat_table
 
     frame = read_flat_table(path)

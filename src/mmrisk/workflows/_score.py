@@ -39,7 +39,7 @@ from mmrisk.progress import Progress, report
 from mmrisk.workflows._input import ScoringInput, read_scoring_input
 from mmrisk.workflows._lifecycle import interruptible
 
-__all__ = ["ScoreResult", "remove_orphans", "score", "score_chunk"]
+__all__ = ["ScoreResult", "check_horizons", "remove_orphans", "score", "score_chunk"]
 
 log = logging.getLogger(__name__)
 _OUT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
@@ -119,7 +119,7 @@ class _Writer:
     def _arrow_schema(self) -> Any:
         import pyarrow as pa
 
-        floats = {"risk_score"} | {c for c in self.columns if c.startswith("surv_")}
+        floats = {"risk_score"} | {c for c in self.columns if c.startswith(("surv_", "cif_"))}
         return pa.schema([(c, pa.float64() if c in floats else pa.string())
                           for c in self.columns])
 
@@ -275,12 +275,47 @@ def _write_drift_tmp(report: DriftReport, out_path: Path) -> list[tuple[Path, Pa
     return pairs
 
 
+def check_horizons(meta: dict, source: str = "model") -> None:
+    """Refuse a model whose horizons lie beyond the longest follow-up it was trained on.
+
+    Parameters
+    ----------
+    meta : dict
+        The model's metadata: ``horizons`` and ``max_follow_up_months`` (models logged before
+        it was recorded are not checked).
+    source : str, default="model"
+        How the message names the model (its URI).
+
+    Raises
+    ------
+    mmrisk.exceptions.MMRiskError
+        If a horizon is beyond ``max_follow_up_months``: its survival would be extrapolated.
+    """
+    longest = meta.get("max_follow_up_months")
+    beyond = [int(h) for h in meta.get("horizons", []) if longest is not None and h > longest]
+    if beyond:
+        raise MMRiskError(
+            f"{source}: horizon(s) {', '.join(f'{h} months' for h in beyond)} are beyond the "
+            f"longest follow-up the model was trained on ({longest:.0f} months); survival "
+            "there would be an extrapolation. Retrain it with horizons within the follow-up")
+
+
+def _check_scored(counts: Counter, n_rows: int, first_error: str | None, source: Any) -> None:
+    """Refuse an input of which no row could be scored (nothing is written)."""
+    if n_rows == 0:
+        raise MMRiskError(f"{source}: no data rows to score (only a header?); nothing written")
+    if counts["ok"] + counts["warning"] == 0:
+        raise MMRiskError(f"{source}: none of the {n_rows:,} rows could be scored (every row "
+                          f"has status error; first reason: {first_error}); nothing written")
+
+
 def _run(inp: ScoringInput, loaded: Any, writer: _Writer, *, chunk_size: int, reasons: bool,
          progress: Progress | None) -> tuple[Counter, int, DriftAccumulator]:
     meta, estimator = loaded.meta, loaded.estimator
     acc = DriftAccumulator(meta)
     counts: Counter = Counter(dict.fromkeys(STATUSES, 0))
     done = 0
+    first_error = None
     report(progress, "score", 0, inp.n_rows)
     for frame, preset in inp.chunks(chunk_size):
         out, X = score_chunk(estimator, meta, frame, preset, reasons=reasons)
@@ -291,8 +326,11 @@ def _run(inp: ScoringInput, loaded: Any, writer: _Writer, *, chunk_size: int, re
         acc.update(X[scored], out["risk_score"].to_numpy()[scored],
                    out["risk_group"].to_numpy()[scored])
         counts.update(out["status"].value_counts().to_dict())
+        if first_error is None and not scored.all():
+            first_error = out["reason"].to_numpy()[~scored][0]
         done += len(out)
         report(progress, "score", done, inp.n_rows)
+    _check_scored(counts, done, first_error, inp.path)
     return counts, done, acc
 
 
@@ -333,8 +371,10 @@ def score(model: Any, data_path: str | Path, out_path: str | Path, *, chunk_size
     mmrisk.exceptions.MissingColumnsError
         If model input columns are missing (all listed); nothing is written.
     mmrisk.exceptions.MMRiskError
-        If the model cannot be loaded, the input cannot be read or the output type is not
-        supported; nothing is written.
+        If the model cannot be loaded, has horizons beyond its training follow-up
+        (:func:`check_horizons`), the input cannot be read or has no rows, no row could be
+        scored (every row ``status=error``), or the output type is not supported; nothing is
+        written.
     mmrisk.workflows.Interrupted
         On SIGINT, SIGTERM or SIGHUP; the temporary files are removed, nothing is written.
     """
@@ -344,8 +384,9 @@ def score(model: Any, data_path: str | Path, out_path: str | Path, *, chunk_size
     out_path = Path(out_path)
     fmt = _out_format(out_path)
     loaded = load_model(model, tracking_uri) if isinstance(model, str) else model
+    check_horizons(loaded.meta, getattr(loaded, "uri", str(model)))
     inp = read_scoring_input(data_path, loaded, id_column=id_column)
-    columns = output_columns(loaded.horizons)
+    columns = output_columns(loaded.horizons, loaded.meta.get("outcome_kind", "survival"))
     if inp.id_column in columns:
         raise MMRiskError(f"identifier column {inp.id_column!r} has the name of an output "
                           "column; rename it or pass another --id-column")

@@ -26,6 +26,7 @@ elsewhere put an authenticating reverse proxy (or an SSH tunnel) in front of it.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import signal
@@ -36,11 +37,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from contextlib import nullcontext
 
 from mmrisk.exceptions import MMRiskError
+from mmrisk.tracking import DIGEST_ENV
 
-__all__ = ["LOOPBACK", "run_server", "serve", "serve_command", "serve_env", "server",
-           "server_command", "ui", "ui_command", "wait_until_ready"]
+__all__ = ["LOOPBACK", "check_model", "run_server", "serve", "serve_command", "serve_env",
+           "server", "server_command", "ui", "ui_command", "wait_until_ready"]
 
 #: The only interface the server binds to.
 LOOPBACK = "127.0.0.1"
@@ -213,13 +216,63 @@ def serve(model_uri: str, port: int, host: str = LOOPBACK, *, tracking_uri: str 
     int
         The server's exit code (128 + signal number when it ended by a signal).
     """
-    from mmrisk.tracking import prepare_store
-
     cmd = serve_command(model_uri, port, host, workers=workers, timeout=timeout)
     _check_server_packages()
-    if tracking_uri:
-        prepare_store(tracking_uri)  # a copied local store is relocated before MLflow reads it
-    return run_server(cmd, serve_env(tracking_uri), grace=grace)
+    env = serve_env(tracking_uri)
+    env[DIGEST_ENV] = json.dumps(check_model(model_uri, env["MLFLOW_TRACKING_URI"]))
+    return run_server(cmd, env, grace=grace)
+
+
+def check_model(model_uri: str, tracking_uri: str | None = None) -> dict[str, str]:
+    """Load the model once here, before a server is started: a clear error if it cannot be.
+
+    Parameters
+    ----------
+    model_uri : str
+        The model URI to serve.
+    tracking_uri : str, optional
+        The store it resolves against (default: MLflow's current one).
+
+    Returns
+    -------
+    dict of str to str
+        The SHA-256 of its artifacts recorded in the store (empty for a model logged before
+        digests were recorded); the server process checks its files against them.
+
+    Raises
+    ------
+    mmrisk.exceptions.MMRiskError
+        If the URI does not resolve, is not an mmrisk model, or its files differ from the
+        recorded digests.
+    """
+    from mmrisk.tracking import load_model, recorded_digests, using_store
+
+    load_model(model_uri, tracking_uri)
+    with using_store(tracking_uri) if tracking_uri else nullcontext():
+        return recorded_digests(model_uri)
+
+
+#: Runs the server command as its child and ends the whole process group when the mmrisk
+#: process that started it is gone (even killed with SIGKILL, when nothing can be forwarded).
+#: Signals sent to the group reach the server directly; the supervisor only waits for it.
+_SUPERVISOR = """
+import os, signal, subprocess, sys, time
+parent = int(sys.argv[1])
+for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(s, lambda *_: None)
+child = subprocess.Popen(sys.argv[2:])
+while child.poll() is None:
+    if os.getppid() != parent:
+        os.killpg(0, signal.SIGTERM)
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(0, signal.SIGKILL)
+        break
+    time.sleep(0.5)
+rc = child.wait()
+sys.exit(128 - rc if rc < 0 else rc)
+"""
 
 
 def run_server(cmd: list[str], env: Mapping[str, str], *, grace: float = 10.0) -> int:
@@ -227,7 +280,8 @@ def run_server(cmd: list[str], env: Mapping[str, str], *, grace: float = 10.0) -
 
     SIGINT, SIGTERM and SIGHUP received here are forwarded to the whole group (MLflow's CLI
     process and its web-server children), which gets ``grace`` seconds to shut down before
-    SIGKILL: stopping mmrisk never leaves a server behind.
+    SIGKILL: stopping mmrisk never leaves a server behind. The command runs under a small
+    supervisor that ends the group when this process disappears without a word (SIGKILL).
 
     Parameters
     ----------
@@ -243,7 +297,8 @@ def run_server(cmd: list[str], env: Mapping[str, str], *, grace: float = 10.0) -
     int
         The server's exit code (128 + signal number when it ended by a signal).
     """
-    proc = subprocess.Popen(cmd, env=dict(env), start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-c", _SUPERVISOR, str(os.getpid()), *cmd],
+                            env=dict(env), start_new_session=True)
     received: list[int] = []
 
     def forward(signum, _frame):

@@ -26,8 +26,16 @@ from sklearn.base import clone
 
 from mmrisk import __version__
 from mmrisk.cohort import Cohort, data_fingerprint, input_rules, load_cohort, table1
-from mmrisk.config import ExperimentConfig, config_hash
-from mmrisk.evaluation import CVResult, cross_validate, make_splits
+from mmrisk.config import HOLDOUT_SCHEMES, ExperimentConfig, config_hash
+from mmrisk.evaluation import (
+    CVResult,
+    centre_heterogeneity,
+    cross_validate,
+    decision_curve,
+    make_splits,
+    subgroup_frame,
+    subgroup_table,
+)
 from mmrisk.models import hazard_ratios, make_model, model_kind, model_size_bytes
 from mmrisk.predict import learn_cutpoints, risk_groups, training_profile
 from mmrisk.progress import Progress
@@ -38,6 +46,7 @@ from mmrisk.report import (
     plot_auc_over_time,
     plot_brier_over_time,
     plot_calibration,
+    plot_decision_curves,
     write_explanation,
 )
 from mmrisk.tracking import (
@@ -50,7 +59,9 @@ from mmrisk.tracking import (
     resolve_tracking_uri,
     setup_experiment,
 )
+from mmrisk.workflows._checks import check_training_data
 from mmrisk.workflows._lifecycle import kill_runs_on_interrupt
+from mmrisk.workflows._report import log_report
 
 __all__ = ["TrainResult", "train", "leaderboard"]
 
@@ -122,7 +133,7 @@ def _log_figure(fig, name: str) -> None:
 
 
 def _model_figures(name: str, kind: str, cv: CVResult, y: np.ndarray, horizons: list[int],
-                   fitted: Any, X: pd.DataFrame, seed: int) -> None:
+                   fitted: Any, fit_data: tuple[pd.DataFrame, np.ndarray], seed: int) -> None:
     pred = cv.predictions[(cv.predictions["model"] == name)
                           & (cv.predictions["repeat"] == cv.predictions["repeat"].min())]
     rows = pred["row"].to_numpy()
@@ -143,7 +154,51 @@ def _model_figures(name: str, kind: str, cv: CVResult, y: np.ndarray, horizons: 
     if model_kind(kind).cox_type:
         _log_figure(hr_forest_figure(hazard_ratios(fitted), title=f"{name}: hazard ratios"),
                     "hr_forest")
-    _log_figure(_permutation_figure(fitted, X, y, seed, name), "permutation_importance")
+    _log_figure(_permutation_figure(fitted, *fit_data, seed, name), "permutation_importance")
+
+
+#: Subgroups reported in the development run when the cohort has their columns.
+_SUBGROUPS = ("sex", "age_band", "riss", "site", "transplant_era")
+
+
+def _available_subgroups(table: pd.DataFrame) -> list[str]:
+    wanted = []
+    for name in _SUBGROUPS:
+        try:
+            subgroup_frame(table.head(5), subgroups=[name])
+        except Exception:  # noqa: BLE001 - a subgroup whose columns this cohort lacks
+            continue
+        wanted.append(name)
+    return wanted
+
+
+def _clinical_utility(name: str, cv: CVResult, cohort: Cohort, horizons: list[int],
+                      config: ExperimentConfig) -> None:
+    """Out-of-fold decision curves, subgroups and centre heterogeneity of one model."""
+    pred = cv.predictions[(cv.predictions["model"] == name)
+                          & (cv.predictions["repeat"] == cv.predictions["repeat"].min())]
+    rows = pred["row"].to_numpy()
+    y = cohort.y[rows]
+    surv = np.column_stack([pred[f"surv_{h}m"].to_numpy() for h in horizons])
+    risk = pred["risk"].to_numpy()
+    n_boot = min(config.validation.n_bootstrap, 200)
+    table = cohort.data.iloc[rows].reset_index(drop=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        dc = decision_curve(y, surv, horizons, n_bootstrap=n_boot, seed=config.seed)
+        dc.to_csv(Path(tmp) / "decision_curve.csv", index=False)
+        _log_figure(plot_decision_curves(dc, label=name), "decision_curves")
+        wanted = _available_subgroups(table)
+        if wanted:
+            subgroup_table(subgroup_frame(table, subgroups=wanted), y, risk, surv, horizons,
+                           n_bootstrap=n_boot, seed=config.seed).to_csv(
+                Path(tmp) / "subgroups.csv", index=False)
+        if "site" in table and table["site"].nunique() >= 2:
+            het = centre_heterogeneity(table["site"].astype(str), y, risk,
+                                       n_bootstrap=n_boot, seed=config.seed).summary()
+            (Path(tmp) / "centre_heterogeneity.json").write_text(
+                json.dumps({k: float(v) for k, v in het.items()}, indent=2))
+        for path in sorted(Path(tmp).iterdir()):
+            mlflow.log_artifact(str(path))
 
 
 def _permutation_figure(fitted: Any, X: pd.DataFrame, y: np.ndarray, seed: int, name: str):
@@ -194,15 +249,50 @@ def _parent_artifacts(config: ExperimentConfig, cohort: Cohort, board: pd.DataFr
                 "km_cohort")
 
 
+def final_fit_rows(config: ExperimentConfig, splits: list) -> tuple[np.ndarray | None, str]:
+    """The rows the logged model is fitted on, and what they are.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        Its ``final_fit`` and validation scheme.
+    splits : list of Split
+        The run's splits.
+
+    Returns
+    -------
+    rows : ndarray or None
+        Positions of the development rows, or None for every row.
+    label : str
+        ``"development"`` or ``"all"``.
+    """
+    scheme = config.validation.scheme
+    choice = config.final_fit or ("development" if scheme in HOLDOUT_SCHEMES else "all")
+    if choice == "development" and scheme in HOLDOUT_SCHEMES:
+        return np.asarray(splits[0].train_idx), "development"
+    return None, "all"
+
+
+def _fit_tags(config: ExperimentConfig, label: str) -> dict[str, str]:
+    tags = {"final_fit": label}
+    if label == "all" and config.validation.scheme in HOLDOUT_SCHEMES:
+        tags["note"] = ("final_fit: all: this model was refitted on every row; the test_ "
+                        "metrics describe the fit on the development rows")
+    return tags
+
+
 def _child_run(name: str, spec, config: ExperimentConfig, model: Any, cohort: Cohort,
-               cv: CVResult, fingerprint: str, tags: dict) -> tuple[str, str, float]:
-    X, y = cohort.X, cohort.y
+               cv: CVResult, fingerprint: str, tags: dict,
+               fit: tuple[np.ndarray | None, str] = (None, "all")) -> tuple[str, str, float]:
+    rows, label = fit
+    X, y = ((cohort.X, cohort.y) if rows is None
+            else (cohort.X.iloc[rows].reset_index(drop=True), cohort.y[rows]))
     horizons = list(config.horizons)
     with mlflow.start_run(run_name=name, nested=True, experiment_id=tags["experiment_id"],
                           tags={**{k: v for k, v in tags.items()
                                    if k not in ("experiment_id", "cohort_spec")},
-                                "model_name": name,
-                                                            "model_kind": spec.kind}) as run:
+                                "model_name": name, "model_kind": spec.kind,
+                                **_fit_tags(config, label)}) as run:
         fitted = clone(model).fit(X, y)
         train_risk = np.asarray(fitted.predict(X), float)
         cutpoints = learn_cutpoints(train_risk)
@@ -222,7 +312,8 @@ def _child_run(name: str, spec, config: ExperimentConfig, model: Any, cohort: Co
                 hp = Path(tmp) / "hazard_ratios.csv"
                 hazard_ratios(fitted).to_csv(hp, index=False)
                 mlflow.log_artifact(str(hp))
-        _model_figures(name, spec.kind, cv, y, horizons, fitted, X, config.seed)
+        _model_figures(name, spec.kind, cv, cohort.y, horizons, fitted, (X, y), config.seed)
+        _clinical_utility(name, cv, cohort, horizons, config)
         _log_explanations(fitted, X, config, name)
         profile = training_profile(X)
         profile["risk_score"] = {
@@ -288,6 +379,11 @@ def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
         On SIGINT, SIGTERM or SIGHUP: temporary files are removed and the runs are marked
         KILLED (:func:`mmrisk.workflows.kill_runs_on_interrupt`).
     """
+    if config.competing:  # progression vs death without progression: its own path
+        from mmrisk.workflows._train_competing import train_competing
+        return TrainResult(**train_competing(config, tracking_uri=tracking_uri,
+                                             experiment=experiment, progress=progress,
+                                             extract_path=extract_path))
     tick = progress or (lambda *_: None)
     # The store is ready (tables migrated once, relocated if moved) before any work.
     prepare_store(resolve_tracking_uri(tracking_uri, config.tracking.tracking_uri))
@@ -298,12 +394,15 @@ def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
         spec.kind, pipeline=model_kind(spec.kind).pipeline_for(spec.pipeline, config.pipeline),
         params=spec.params, grid=spec.grid, inner_cv=config.validation.inner_cv,
         seed=config.seed) for name, spec in config.models.items()}
+    check_training_data(config, cohort, models, extract_path)
     meta = cohort.data.drop(columns=cohort.features + ["time", "event"])
     v = config.validation
     splits = make_splits(v.scheme, y, meta, n_splits=v.n_splits, n_repeats=v.n_repeats,
                          test_from_year=v.test_from_year, split_column="split", seed=config.seed)
+    fit = final_fit_rows(config, splits)
     cv = cross_validate(models, X, y, splits, config.horizons, baseline=config.baseline,
-                        n_bootstrap=v.n_bootstrap, seed=config.seed, progress=tick)
+                        n_bootstrap=v.n_bootstrap, seed=config.seed, progress=tick,
+                        n_jobs=v.effective_n_jobs)
     board = leaderboard(cv)
     uri = resolve_tracking_uri(tracking_uri, config.tracking.tracking_uri)
     exp_id = setup_experiment(uri, experiment or config.tracking.experiment)
@@ -315,6 +414,7 @@ def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
                    else config.cohort.model_dump(mode="json"))
     with mlflow.start_run(experiment_id=exp_id, run_name=f"train-{config.name}",
                           tags={**tags, RUN_TYPE_TAG: "train"}) as parent:
+        mlflow.set_tags(_fit_tags(config, fit[1]))
         mlflow.log_params({"landmark": config.cohort.landmark,
                            "endpoint": config.cohort.endpoint, "pipeline": config.pipeline,
                            "scheme": v.scheme, "n_patients": len(cohort.data),
@@ -326,7 +426,7 @@ def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
             tick("log", i, len(models))
             children[name], uris[name], values[name] = _child_run(
                 name, spec, config, models[name], cohort, cv, fingerprint,
-                {**tags, "experiment_id": exp_id, "cohort_spec": cohort_spec})
+                {**tags, "experiment_id": exp_id, "cohort_spec": cohort_spec}, fit)
         tick("log", len(models), len(models))
         metric = config.tracking.select_metric
         higher = not lower_is_better(metric)
@@ -340,5 +440,6 @@ def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
                                         higher, client=MlflowClient())
             mlflow.set_tag("registered_version", registered["version"])
             mlflow.set_tag("registered_alias", registered["alias"])
+    log_report(parent.info.run_id, tracking_uri=uri, cohort=cohort)  # warns, never fails
     return TrainResult(parent.info.run_id, children, board, cv, registered, exp_id, uri,
                        fingerprint)

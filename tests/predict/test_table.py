@@ -1,0 +1,103 @@
+"""``predict_frame`` gives what the straightforward path gives, on a champion-like coxnet.
+
+The straightforward path: the whole model's ``predict`` for the risk score, each row's
+scikit-survival step function for survival, and for the reasons ``explain`` run on the raw rows
+(it transforms them itself) against :func:`reference_rows`, then a row-by-row top-3 loop.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from registry_like import registry_like
+
+from mmrisk.explain import explain, format_value
+from mmrisk.models import make_model
+from mmrisk.predict import _table as table
+from mmrisk.predict import (
+    learn_cutpoints,
+    predict_frame,
+    reference_rows,
+    risk_groups,
+    training_profile,
+)
+
+HORIZONS = [12, 24, 36]
+
+
+@pytest.fixture(scope="module")
+def champion():
+    X, y = registry_like(300, seed=11)
+    model = make_model("coxnet", pipeline="default", params={"l1_ratio": 0.5}, seed=0).fit(X, y)
+    meta = {"features": list(X.columns), "horizons": HORIZONS,
+            "cutpoints": learn_cutpoints(model.predict(X)), "profile": training_profile(X)}
+    new, _ = registry_like(180, seed=12)
+    return model, meta, new.set_axis(np.arange(180) * 2 + 100)
+
+
+def _contribution(value: float) -> str:
+    return f"{value:+.2f}" if abs(value) >= 0.01 or value == 0 else f"{value:+.2g}"
+
+
+def _reasons_by_row(expl, k: int = 3) -> list[list[str]]:
+    values = expl.values.to_numpy(float)
+    data = expl.data.to_numpy(object)
+    names = list(expl.values.columns)
+    out = []
+    for i in range(len(values)):
+        size = np.where((values[i] != 0) & np.isfinite(values[i]), np.abs(values[i]), -1.0)
+        top = np.argsort(-size, kind="stable")[:k]
+        out.append([f"{names[f]}={format_value(data[i, f])} ({_contribution(values[i, f])})"
+                    if size[f] >= 0 else "" for f in top])
+    return out
+
+
+def _per_row_survival(model, X, times):
+    out = []
+    for fn in model.predict_survival_function(X):
+        lo, hi = fn.domain
+        out.append(fn(np.clip(np.asarray(times, float), lo, hi)))
+    return np.clip(np.asarray(out), 0.0, 1.0)
+
+
+def test_predict_frame_equals_the_straightforward_path(champion):
+    model, meta, new = champion
+    out = predict_frame(model, meta, new, reasons=True)
+    assert list(out.index) == list(new.index)
+    assert (out["status"] != "error").all()
+    risk = model.predict(new)
+    np.testing.assert_allclose(out["risk_score"], risk, rtol=0, atol=1e-12)
+    assert out["risk_group"].tolist() == risk_groups(risk, meta["cutpoints"]).tolist()
+    surv = _per_row_survival(model, new, HORIZONS)
+    for j, h in enumerate(HORIZONS):
+        np.testing.assert_allclose(out[f"surv_{h}m"], surv[:, j], rtol=0, atol=1e-12)
+    expl = explain(model, new, output="risk", background=reference_rows(meta))
+    expected = np.asarray(_reasons_by_row(expl), dtype=object)
+    np.testing.assert_array_equal(out[["reason_1", "reason_2", "reason_3"]].to_numpy(), expected)
+    assert out["reason_1"].str.contains(r"=.* \([+-]").all()
+
+
+def test_reasons_in_blocks_and_error_rows(champion, monkeypatch):
+    """Blocks of a few rows give the same reasons; error rows get none and shift nothing."""
+    model, meta, new = champion
+    whole = predict_frame(model, meta, new, reasons=True)
+    monkeypatch.setattr(table, "_REASON_BLOCK", 7)
+    bad = new.copy().astype({"age": object})
+    bad.iloc[[3, 50], bad.columns.get_loc("age")] = "sixty"
+    blocks = predict_frame(model, meta, bad, reasons=True)
+    err = blocks["status"] == "error"
+    assert err.sum() == 2 and (blocks.loc[err, "reason_1"] == "").all()
+    assert blocks.loc[err, "risk_score"].isna().all()
+    cols = ["risk_score", "reason_1", "reason_2", "reason_3"] + [f"surv_{h}m" for h in HORIZONS]
+    pd.testing.assert_frame_equal(blocks.loc[~err, cols], whole.loc[~err, cols])
+
+
+def test_reference_input_is_remembered_per_model_and_profile(champion):
+    model, meta, _ = champion
+    first = table._reference_input(model, meta)
+    assert table._reference_input(model, meta) is first
+    other = {**meta, "profile": training_profile(registry_like(50, seed=5)[0])}
+    second = table._reference_input(model, other)
+    assert second is not first
+    pd.testing.assert_frame_equal(second.columns, model[:-1].transform(reference_rows(other)))
