@@ -41,7 +41,8 @@ STAGE_LABELS = {"fit": "Fitting models on folds", "metrics": "Bootstrap interval
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print one error line on stderr and exit with ``code`` (no traceback)."""
-    err.print(f"[bold red]Error:[/] {message}", highlight=False)
+    # soft_wrap: the terminal wraps the line; rich would break file paths at its page width
+    err.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=code)
 
 

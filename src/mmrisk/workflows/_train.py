@@ -385,8 +385,6 @@ def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
                                              experiment=experiment, progress=progress,
                                              extract_path=extract_path))
     tick = progress or (lambda *_: None)
-    # The store is ready (tables migrated once, relocated if moved) before any work.
-    prepare_store(resolve_tracking_uri(tracking_uri, config.tracking.tracking_uri))
     cohort = load_cohort(config.data, config.cohort, extract_path)
     fingerprint = data_fingerprint(cohort)
     X, y = cohort.X, cohort.y
@@ -395,6 +393,9 @@ def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
         params=spec.params, grid=spec.grid, inner_cv=config.validation.inner_cv,
         seed=config.seed) for name, spec in config.models.items()}
     check_training_data(config, cohort, models, extract_path)
+    # The store is ready (tables migrated once, relocated if moved) before the long work, and
+    # only once the data are known to be usable (a refused train writes nothing).
+    prepare_store(resolve_tracking_uri(tracking_uri, config.tracking.tracking_uri))
     meta = cohort.data.drop(columns=cohort.features + ["time", "event"])
     v = config.validation
     splits = make_splits(v.scheme, y, meta, n_splits=v.n_splits, n_repeats=v.n_repeats,
