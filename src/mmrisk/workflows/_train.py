@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from sklearn.base import clone
 
 from mmrisk import __version__
 from mmrisk.cohort import Cohort, data_fingerprint, input_rules, load_cohort, table1
-from mmrisk.config import HOLDOUT_SCHEMES, ExperimentConfig, config_hash
+from mmrisk.config import ExperimentConfig, config_hash
 from mmrisk.evaluation import (
     CVResult,
     centre_heterogeneity,
@@ -62,6 +61,10 @@ from mmrisk.tracking import (
 from mmrisk.workflows._checks import check_training_data
 from mmrisk.workflows._lifecycle import kill_runs_on_interrupt
 from mmrisk.workflows._report import log_report
+from mmrisk.workflows._runfacts import final_fit_rows, leaderboard
+from mmrisk.workflows._runfacts import fit_tags as _fit_tags
+from mmrisk.workflows._runfacts import git_commit as _git_commit
+from mmrisk.workflows._runfacts import log_figure as _log_figure
 
 __all__ = ["TrainResult", "train", "leaderboard"]
 
@@ -98,38 +101,10 @@ class TrainResult:
     data_fingerprint: str
 
 
-def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
-def leaderboard(cv: CVResult) -> pd.DataFrame:
-    """One row per model and metric with the value, its 95% CI and the difference vs baseline.
-
-    Parameters
-    ----------
-    cv : CVResult
-        Result of :func:`mmrisk.evaluation.cross_validate`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``model``, ``metric``, value and interval columns, ``diff_vs_baseline``, ``diff_lo``,
-        ``diff_hi``.
-    """
-    board = cv.metrics.copy()
-    if len(cv.differences):
-        diffs = cv.differences.rename(columns={"diff": "diff_vs_baseline", "lo": "diff_lo",
-                                               "hi": "diff_hi"})
-        board = board.merge(diffs, on=["model", "metric"], how="left")
-    return board
 
 
-def _log_figure(fig, name: str) -> None:
-    mlflow.log_figure(fig, f"figures/{name}.png")
 
 
 def _model_figures(name: str, kind: str, cv: CVResult, y: np.ndarray, horizons: list[int],
@@ -249,36 +224,8 @@ def _parent_artifacts(config: ExperimentConfig, cohort: Cohort, board: pd.DataFr
                 "km_cohort")
 
 
-def final_fit_rows(config: ExperimentConfig, splits: list) -> tuple[np.ndarray | None, str]:
-    """The rows the logged model is fitted on, and what they are.
-
-    Parameters
-    ----------
-    config : ExperimentConfig
-        Its ``final_fit`` and validation scheme.
-    splits : list of Split
-        The run's splits.
-
-    Returns
-    -------
-    rows : ndarray or None
-        Positions of the development rows, or None for every row.
-    label : str
-        ``"development"`` or ``"all"``.
-    """
-    scheme = config.validation.scheme
-    choice = config.final_fit or ("development" if scheme in HOLDOUT_SCHEMES else "all")
-    if choice == "development" and scheme in HOLDOUT_SCHEMES:
-        return np.asarray(splits[0].train_idx), "development"
-    return None, "all"
 
 
-def _fit_tags(config: ExperimentConfig, label: str) -> dict[str, str]:
-    tags = {"final_fit": label}
-    if label == "all" and config.validation.scheme in HOLDOUT_SCHEMES:
-        tags["note"] = ("final_fit: all: this model was refitted on every row; the test_ "
-                        "metrics describe the fit on the development rows")
-    return tags
 
 
 def _child_run(name: str, spec, config: ExperimentConfig, model: Any, cohort: Cohort,

@@ -31,7 +31,6 @@ and the replicates alike.
 from __future__ import annotations
 
 import logging
-import subprocess
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
@@ -48,7 +47,7 @@ from sksurv.util import Surv
 
 from mmrisk import __version__
 from mmrisk.cohort import Cohort, data_fingerprint, input_rules, load_cohort, table1
-from mmrisk.config import HOLDOUT_SCHEMES, ExperimentConfig, config_hash
+from mmrisk.config import ExperimentConfig, config_hash
 from mmrisk.evaluation import (
     CVResult,
     Split,
@@ -79,6 +78,11 @@ from mmrisk.tracking import (
     setup_experiment,
 )
 from mmrisk.workflows._cohort import CAUSE_NAMES, cohort_cif_tables
+from mmrisk.workflows._runfacts import final_fit_rows as _final_fit_rows
+from mmrisk.workflows._runfacts import fit_tags as _fit_tags
+from mmrisk.workflows._runfacts import git_commit as _git_commit
+from mmrisk.workflows._runfacts import leaderboard as _leaderboard
+from mmrisk.workflows._runfacts import log_figure as _log_figure
 
 __all__ = ["competing_metric_names", "cross_validate_competing", "train_competing"]
 
@@ -90,41 +94,14 @@ _LOWESS_DELTA = 0.01
 
 # The survival path's small helpers, repeated here: importing workflows._train would make an
 # import cycle (it dispatches to this module). Keep them in step with workflows/_train.py.
-def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
-def _log_figure(fig: Any, name: str) -> None:
-    mlflow.log_figure(fig, f"figures/{name}.png")
 
 
-def _final_fit_rows(config: ExperimentConfig, splits: list) -> tuple[np.ndarray | None, str]:
-    scheme = config.validation.scheme
-    choice = config.final_fit or ("development" if scheme in HOLDOUT_SCHEMES else "all")
-    if choice == "development" and scheme in HOLDOUT_SCHEMES:
-        return np.asarray(splits[0].train_idx), "development"
-    return None, "all"
 
 
-def _fit_tags(config: ExperimentConfig, label: str) -> dict[str, str]:
-    tags = {"final_fit": label}
-    if label == "all" and config.validation.scheme in HOLDOUT_SCHEMES:
-        tags["note"] = ("final_fit: all: this model was refitted on every row; the test_ "
-                        "metrics describe the fit on the development rows")
-    return tags
 
 
-def _leaderboard(cv: CVResult) -> pd.DataFrame:
-    board = cv.metrics.copy()
-    if len(cv.differences):
-        diffs = cv.differences.rename(columns={"diff": "diff_vs_baseline", "lo": "diff_lo",
-                                               "hi": "diff_hi"})
-        board = board.merge(diffs, on=["model", "metric"], how="left")
-    return board
 
 
 def competing_metric_names(horizons: Sequence[int]) -> list[str]:

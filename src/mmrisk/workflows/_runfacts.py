@@ -1,0 +1,88 @@
+"""What both train workflows (survival and competing risks) record the same way.
+
+Run facts (git commit), the leaderboard table, figures logged to the active run, and which rows
+the logged model is fitted on (``final_fit``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from mmrisk.config import HOLDOUT_SCHEMES, ExperimentConfig
+from mmrisk.evaluation import CVResult
+
+__all__ = ["final_fit_rows", "leaderboard"]
+
+
+def git_commit() -> str:
+    """The checked-out commit of the working directory, or ``unknown``."""
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def leaderboard(cv: CVResult) -> pd.DataFrame:
+    """One row per model and metric with the value, its 95% CI and the difference vs baseline.
+
+    Parameters
+    ----------
+    cv : CVResult
+        Result of :func:`mmrisk.evaluation.cross_validate`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``model``, ``metric``, value and interval columns, ``diff_vs_baseline``, ``diff_lo``,
+        ``diff_hi``.
+    """
+    board = cv.metrics.copy()
+    if len(cv.differences):
+        diffs = cv.differences.rename(columns={"diff": "diff_vs_baseline", "lo": "diff_lo",
+                                               "hi": "diff_hi"})
+        board = board.merge(diffs, on=["model", "metric"], how="left")
+    return board
+
+
+def log_figure(fig: Any, name: str) -> None:
+    """Log ``fig`` to the active run as ``figures/<name>.png``."""
+    mlflow.log_figure(fig, f"figures/{name}.png")
+
+
+def final_fit_rows(config: ExperimentConfig, splits: list) -> tuple[np.ndarray | None, str]:
+    """The rows the logged model is fitted on, and what they are.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        Its ``final_fit`` and validation scheme.
+    splits : list of Split
+        The run's splits.
+
+    Returns
+    -------
+    rows : ndarray or None
+        Positions of the development rows, or None for every row.
+    label : str
+        ``"development"`` or ``"all"``.
+    """
+    scheme = config.validation.scheme
+    choice = config.final_fit or ("development" if scheme in HOLDOUT_SCHEMES else "all")
+    if choice == "development" and scheme in HOLDOUT_SCHEMES:
+        return np.asarray(splits[0].train_idx), "development"
+    return None, "all"
+
+
+def fit_tags(config: ExperimentConfig, label: str) -> dict[str, str]:
+    """Run tags saying which rows the logged model was fitted on (and a note when needed)."""
+    tags = {"final_fit": label}
+    if label == "all" and config.validation.scheme in HOLDOUT_SCHEMES:
+        tags["note"] = ("final_fit: all: this model was refitted on every row; the test_ "
+                        "metrics describe the fit on the development rows")
+    return tags
