@@ -369,7 +369,7 @@ def drift_report(X: pd.DataFrame, risk: np.ndarray | None, meta: dict,
     Parameters
     ----------
     X : pandas.DataFrame
-        Checked feature columns (:func:`mmrisk.scoring.check_rows`) of the scored rows.
+        Checked feature columns (:func:`mmrisk.predict.check_rows`) of the scored rows.
     risk : ndarray of shape (n_rows,) or None
         Their predicted risk scores.
     meta : dict
