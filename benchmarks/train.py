@@ -14,7 +14,7 @@ resident memory belongs to that measurement alone:
 - ``cohort``: read the extract and build the cohort of the config (``load_cohort``). Every fit
   process does the same (not timed) before its fit.
 - ``train``: the training stage of ``make run``, i.e. ``mmrisk train --config
-  configs/default.yaml`` (``mmrisk.tracking.train``: cohort, 5 x 2 cross-validation of every
+  configs/default.yaml`` (``mmrisk.workflows.train``: cohort, 5 x 2 cross-validation of every
   model, 200 bootstrap replicates, MLflow runs with figures and pyfunc models, registry) into a
   temporary SQLite store. Above ``--full-train-max`` patients (default 10,000) it is skipped
   unless ``--force-train``: it cross-validates every model 10 times and logs large forests.
