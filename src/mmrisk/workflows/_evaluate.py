@@ -44,13 +44,11 @@ from mmrisk.progress import Progress, report
 from mmrisk.registry import read_extract
 from mmrisk.report import km_figure, plot_calibration_band, plot_decision_curves
 from mmrisk.workflows._input import _is_extract
+from mmrisk.workflows._runfacts import available_subgroups
 
 __all__ = ["EvaluationCohort", "EvaluationResult", "evaluate", "evaluation_cohort"]
 
 log = logging.getLogger(__name__)
-
-#: Subgroup variables reported when the cohort has their columns.
-SUBGROUPS = ("sex", "age_band", "riss", "site", "transplant_era")
 
 
 @dataclass
@@ -203,13 +201,7 @@ def _predict(estimator: Any, X: pd.DataFrame, y: np.ndarray, horizons: list[int]
 
 def _subgroups(ev: EvaluationCohort, pred: Predictions, horizons: list[int], n_bootstrap: int,
                seed: int) -> tuple[pd.DataFrame, dict]:
-    wanted = []
-    for name in SUBGROUPS:
-        try:
-            subgroup_frame(ev.table.head(5), subgroups=[name])
-        except Exception:  # noqa: BLE001 - a subgroup whose columns this cohort lacks
-            continue
-        wanted.append(name)
+    wanted = available_subgroups(ev.table)
     subs = (subgroup_table(subgroup_frame(ev.table, subgroups=wanted), ev.y, pred.risk,
                            pred.surv_at_horizons, horizons, n_bootstrap=n_bootstrap, seed=seed)
             if wanted else pd.DataFrame())

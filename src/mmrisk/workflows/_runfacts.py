@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from mmrisk.config import HOLDOUT_SCHEMES, ExperimentConfig
-from mmrisk.evaluation import CVResult
+from mmrisk.evaluation import DEFAULT_SUBGROUPS, CVResult, subgroup_frame
 
-__all__ = ["final_fit_rows", "leaderboard"]
+__all__ = ["available_subgroups", "final_fit_rows", "leaderboard"]
 
 
 def git_commit() -> str:
@@ -86,3 +86,26 @@ def fit_tags(config: ExperimentConfig, label: str) -> dict[str, str]:
         tags["note"] = ("final_fit: all: this model was refitted on every row; the test_ "
                         "metrics describe the fit on the development rows")
     return tags
+
+
+def available_subgroups(table: pd.DataFrame) -> list[str]:
+    """The default subgroups (``evaluation.DEFAULT_SUBGROUPS``) that ``table`` can label.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The analysis table.
+
+    Returns
+    -------
+    list of str
+        Subgroup names for :func:`mmrisk.evaluation.subgroup_frame`.
+    """
+    wanted = []
+    for name in DEFAULT_SUBGROUPS:
+        try:
+            subgroup_frame(table.head(5), subgroups=[name])
+        except Exception:  # noqa: BLE001 - a subgroup whose columns this cohort lacks
+            continue
+        wanted.append(name)
+    return wanted

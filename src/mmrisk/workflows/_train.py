@@ -61,7 +61,7 @@ from mmrisk.tracking import (
 from mmrisk.workflows._checks import check_training_data
 from mmrisk.workflows._lifecycle import kill_runs_on_interrupt
 from mmrisk.workflows._report import log_report
-from mmrisk.workflows._runfacts import final_fit_rows, leaderboard
+from mmrisk.workflows._runfacts import available_subgroups, final_fit_rows, leaderboard
 from mmrisk.workflows._runfacts import fit_tags as _fit_tags
 from mmrisk.workflows._runfacts import git_commit as _git_commit
 from mmrisk.workflows._runfacts import log_figure as _log_figure
@@ -132,21 +132,6 @@ def _model_figures(name: str, kind: str, cv: CVResult, y: np.ndarray, horizons: 
     _log_figure(_permutation_figure(fitted, *fit_data, seed, name), "permutation_importance")
 
 
-#: Subgroups reported in the development run when the cohort has their columns.
-_SUBGROUPS = ("sex", "age_band", "riss", "site", "transplant_era")
-
-
-def _available_subgroups(table: pd.DataFrame) -> list[str]:
-    wanted = []
-    for name in _SUBGROUPS:
-        try:
-            subgroup_frame(table.head(5), subgroups=[name])
-        except Exception:  # noqa: BLE001 - a subgroup whose columns this cohort lacks
-            continue
-        wanted.append(name)
-    return wanted
-
-
 def _clinical_utility(name: str, cv: CVResult, cohort: Cohort, horizons: list[int],
                       config: ExperimentConfig) -> None:
     """Out-of-fold decision curves, subgroups and centre heterogeneity of one model."""
@@ -162,7 +147,7 @@ def _clinical_utility(name: str, cv: CVResult, cohort: Cohort, horizons: list[in
         dc = decision_curve(y, surv, horizons, n_bootstrap=n_boot, seed=config.seed)
         dc.to_csv(Path(tmp) / "decision_curve.csv", index=False)
         _log_figure(plot_decision_curves(dc, label=name), "decision_curves")
-        wanted = _available_subgroups(table)
+        wanted = available_subgroups(table)
         if wanted:
             subgroup_table(subgroup_frame(table, subgroups=wanted), y, risk, surv, horizons,
                            n_bootstrap=n_boot, seed=config.seed).to_csv(
