@@ -19,7 +19,8 @@
 - new cohorts: :func:`observed_expected` (O/E at horizons), :func:`decision_curve` (net
   benefit, survival extension), :func:`calibration_curve_band`, :func:`subgroup_frame` /
   :func:`subgroup_table` (per-subgroup C and O/E), :func:`centre_heterogeneity` and
-  :func:`random_effects_meta` (REML meta-analysis: pooled value, I^2, prediction interval).
+  :func:`random_effects_meta` (REML meta-analysis: pooled value, I^2, prediction interval);
+- :func:`permutation_importance` -- scikit-learn's algorithm with one ``predict`` call.
 """
 
 from mmrisk.evaluation._bootstrap import Predictions, bootstrap_metrics
@@ -50,6 +51,7 @@ from mmrisk.evaluation._metrics import (
     time_dependent_auc,
 )
 from mmrisk.evaluation._oe import observed_expected
+from mmrisk.evaluation._permutation import permutation_importance
 from mmrisk.evaluation._samplesize import (
     SampleSizeCriterion,
     SampleSizeResult,
@@ -106,6 +108,7 @@ __all__ = [
     "make_splits",
     "metric_names",
     "observed_expected",
+    "permutation_importance",
     "predict_survival_at_own_time",
     "survival_sample_size",
     "random_effects_meta",
