@@ -86,7 +86,8 @@ def _flat_spec(meta: dict, time: str | None, event: str | None) -> DataSpec:
         raise MMRiskError("this model does not record the time and event columns it was "
                           "trained with; give them with --time and --event")
     return DataSpec(table="evaluation", time=time, event=event, features=list(meta["features"]),
-                    id_column=outcome.get("id_column"))
+                    id_column=outcome.get("id_column"),
+                    competing_risks=bool(outcome.get("competing_risks")))
 
 
 def evaluation_cohort(meta: dict, data_path: str | Path, *, time: str | None = None,
@@ -290,6 +291,13 @@ def evaluate(model: Any, data_path: str | Path, out_dir: str | Path, *,
 
     loaded = load_model(model, tracking_uri) if isinstance(model, str) else model
     horizons = _check_horizons(list(horizons or loaded.horizons), loaded.meta)
+    if loaded.meta.get("outcome_kind") == "cif":  # competing risks (issue 17)
+        from mmrisk.workflows._evaluate_competing import evaluate_competing
+
+        return evaluate_competing(model, data_path, out_dir, horizons=horizons,
+                                  n_bootstrap=n_bootstrap, seed=seed, time=time, event=event,
+                                  tracking_uri=tracking_uri, log_run=log_run,
+                                  progress=progress, loaded=loaded)
     report(progress, "evaluate", 0, 4)
     ev = evaluation_cohort(loaded.meta, data_path, time=time, event=event)
     pred = _predict(loaded.estimator, ev.X, ev.y, horizons)

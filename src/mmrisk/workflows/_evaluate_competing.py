@@ -1,0 +1,275 @@
+"""``mmrisk evaluate`` for a competing-risks model: the CIF of progression on a new cohort.
+
+Called by :func:`mmrisk.workflows.evaluate` when the model's ``meta["outcome_kind"]`` is
+``"cif"`` (``cs_cox``, ``cs_coxnet``, ``finegray``). The model is not refitted. The cohort is
+rebuilt as for a survival model (:func:`mmrisk.workflows.evaluation_cohort`: at the model's
+landmark with the ``progression_cr`` endpoint, or a flat table whose event column holds the codes
+0 = censored, 1 = progression, 2 = death without progression). Outputs, in one folder and in an
+MLflow run of type ``evaluation`` in the model's experiment (tag ``outcome_kind: cif``):
+
+- ``metrics.csv`` (``metric, value, lo, hi``): the competing-risks metrics of ``train``
+  (:func:`mmrisk.workflows._train_competing.competing_metric_names`) with the scope ``ext_`` --
+  ``ext_cindex_wolbers`` (Wolbers' C of the CIF at the last horizon, progressions up to it),
+  ``ext_cif_auc_<h>m``, ``ext_cif_brier_<h>m`` (IPCW, cause 1; the censoring weights come from
+  the new cohort itself), ``ext_cif_ici_<h>m`` and ``ext_cif_oe_<h>m`` (lowess through
+  Aalen–Johansen pseudo-values; Aalen–Johansen CIF over the mean predicted CIF), with 95%
+  percentile bootstrap intervals computed exactly as in ``train`` (same functions, same draws
+  for every metric);
+- ``calibration.csv``: predicted vs Aalen–Johansen observed CIF of progression within tenths of
+  predicted risk at each horizon (:func:`mmrisk.evaluation.cif_calibration`);
+- ``risk_groups.csv``: the same within the model's risk groups (training cut-points), with the
+  observed CIF of death without progression;
+- ``exclusions.csv``, ``evaluation.json`` (progressions and competing deaths counted apart);
+- ``figures/``: ``cif_calibration`` (one panel per horizon) and ``cif_risk_groups`` (the
+  Aalen–Johansen CIF of both causes by the model's risk groups, numbers at risk).
+
+Decision curves, subgroups and centre heterogeneity are survival-only for now (their
+functions take a survival outcome); the result's ``decision_curve`` and ``subgroups`` are empty.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mmrisk.evaluation import cif_calibration, cumulative_incidence_at
+from mmrisk.exceptions import MetricInputError, MMRiskError
+from mmrisk.models import predict_cif_at
+from mmrisk.predict import RISK_GROUPS, risk_groups
+from mmrisk.progress import Progress, report
+from mmrisk.report import cif_figure, plot_cif_calibration
+from mmrisk.workflows._evaluate import (
+    EvaluationCohort,
+    EvaluationResult,
+    _jsonable,
+    _log_run,
+    evaluation_cohort,
+)
+from mmrisk.workflows._train_competing import (
+    _bootstrap_indices,
+    _replicate_values,
+    _summarise,
+    competing_metric_names,
+)
+
+__all__ = ["competing_evaluation_metrics", "evaluate_competing"]
+
+#: Risk groups of the calibration table (tenths of predicted CIF), fewer on a small cohort.
+_N_CALIBRATION_GROUPS = 10
+
+
+def competing_evaluation_metrics(y: np.ndarray, cif: np.ndarray, horizons: list[int], *,
+                                 n_bootstrap: int = 200, seed: int = 0,
+                                 confidence_level: float = 0.95) -> pd.DataFrame:
+    """The ``ext_`` competing-risks metrics of fixed predictions, with bootstrap intervals.
+
+    The same computation as ``train`` applies to one repeat of out-of-fold predictions: the
+    censoring weights of the AUC and Brier score come from ``y`` itself, Wolbers' C uses the
+    CIF at the last horizon and progressions up to it, and each replicate resamples patients.
+
+    Parameters
+    ----------
+    y : structured ndarray of shape (n_samples,)
+        Competing-risks outcome (integer ``event`` 0/1/2, ``time``).
+    cif : ndarray of shape (n_samples, n_horizons)
+        Predicted CIF of progression at each horizon.
+    horizons : list of int
+        Months, increasing.
+    n_bootstrap : int, default=200
+        Bootstrap replicates (0: no intervals).
+    seed : int, default=0
+        Seed of the draws.
+    confidence_level : float, default=0.95
+        Coverage of the percentile intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``metric, value, lo, hi``; ``metric`` is ``ext_`` + each name of
+        :func:`mmrisk.workflows._train_competing.competing_metric_names`.
+    """
+    hs = np.asarray([int(h) for h in horizons], dtype=float)
+    cif = np.asarray(cif, float)
+    if cif.shape != (y.size, hs.size):
+        raise MetricInputError(f"cif must have shape (n_samples, n_horizons) = ({y.size}, "
+                               f"{hs.size}); got {cif.shape}.")
+    names = [f"ext_{m}" for m in competing_metric_names(horizons)]
+    draws = _bootstrap_indices(y.size, int(n_bootstrap), seed)
+    values = _replicate_values(None, y, cif, hs, draws, None)
+    metrics, _ = _summarise({"model": values}, names, None, confidence_level)
+    return metrics.drop(columns="model")
+
+
+def _calibration_table(y: np.ndarray, cif: np.ndarray, horizons: list[int]) -> pd.DataFrame:
+    n_groups = int(min(_N_CALIBRATION_GROUPS, max(1, y.size // 20)))
+    frames = []
+    for j, h in enumerate(horizons):
+        try:
+            table = cif_calibration(y, cif[:, j], float(h), n_groups=n_groups)
+        except MetricInputError:  # e.g. nobody followed that long
+            continue
+        frames.append(table.assign(horizon=h))
+    cols = ["horizon", "risk_group", "n", "predicted", "observed", "lo", "hi"]
+    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+
+
+def _risk_group_table(y: np.ndarray, cif: np.ndarray, groups: np.ndarray,
+                      horizons: list[int]) -> pd.DataFrame:
+    """Predicted (mean) vs Aalen–Johansen observed CIF in each of the model's risk groups."""
+    labels = np.where(pd.isna(groups), "missing", groups).astype(str)
+    aj = cumulative_incidence_at(y, [float(h) for h in horizons], groups=labels)
+    rows = []
+    for g in [g for g in RISK_GROUPS if g in set(labels)]:
+        sel = labels == g
+        for j, h in enumerate(horizons):
+            at = aj[(aj["group"] == g) & (aj["time"] == float(h))].set_index("cause")
+            rows.append({"risk_group": g, "horizon": h, "n": int(sel.sum()),
+                         "n_at_risk": int(at.loc[1, "n_risk"]),
+                         "predicted": float(cif[sel, j].mean()),
+                         "observed": float(at.loc[1, "cif"]), "lo": float(at.loc[1, "lo"]),
+                         "hi": float(at.loc[1, "hi"]),
+                         "observed_competing": float(at.loc[2, "cif"])})
+    return pd.DataFrame(rows)
+
+
+def _facts(ev: EvaluationCohort, loaded: Any, source: dict, horizons: list[int],
+           n_bootstrap: int) -> dict[str, Any]:
+    t, code = ev.y["time"], ev.y["event"]
+    return {
+        "model_uri": loaded.uri, "registered_model": source.get("name"),
+        "model_version": source.get("version"), "source_run_id": source.get("run_id"),
+        "model_kind": loaded.meta.get("model_kind"), "outcome_kind": "cif",
+        "data_fingerprint": ev.fingerprint, "n_patients": int(len(t)),
+        "n_events": int(np.sum(code == 1)), "n_competing_events": int(np.sum(code == 2)),
+        "causes": loaded.meta.get("causes") or {"1": "progression",
+                                                "2": "death without progression"},
+        "n_excluded": int(ev.exclusions["n"].sum()) if len(ev.exclusions) else 0,
+        "median_follow_up_months": float(np.median(t)), "max_follow_up_months": float(np.max(t)),
+        "horizons": horizons, "n_bootstrap": n_bootstrap,
+        "apparent_calibration": False, "note": "",
+    }
+
+
+def _figures(ev: EvaluationCohort, cif: np.ndarray, groups: np.ndarray, horizons: list[int],
+             label: str) -> dict[str, Any]:
+    figs: dict[str, Any] = {}
+    n_groups = int(min(_N_CALIBRATION_GROUPS, max(1, ev.y.size // 20)))
+    try:
+        figs["cif_calibration"] = plot_cif_calibration(ev.y, cif, horizons, label=label,
+                                                       n_groups=n_groups)
+    except (MetricInputError, ValueError):  # e.g. nobody followed to a horizon
+        pass
+    shown = np.where(pd.isna(groups), "missing", groups).astype(str)
+    figs["cif_risk_groups"] = cif_figure(
+        ev.y["time"], ev.y["event"], shown, order=RISK_GROUPS,
+        title="Evaluation cohort by the model's risk groups: Aalen–Johansen CIF")
+    return figs
+
+
+def _write(out: Path, tables: dict[str, pd.DataFrame], facts: dict,
+           figs: dict[str, Any]) -> list[Path]:
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    files = []
+    for name, table in tables.items():
+        files.append(out / f"{name}.csv")
+        table.to_csv(files[-1], index=False)
+    files.append(out / "evaluation.json")
+    files[-1].write_text(json.dumps(facts, indent=2, default=_jsonable), encoding="utf-8")
+    for name, fig in figs.items():
+        files.append(out / "figures" / f"{name}.png")
+        fig.savefig(files[-1], dpi=120)
+    return files
+
+
+def evaluate_competing(model: Any, data_path: str | Path, out_dir: str | Path, *,
+                       horizons: list[int], n_bootstrap: int = 200, seed: int = 0,
+                       time: str | None = None, event: str | None = None,
+                       tracking_uri: str | None = None, log_run: bool = True,
+                       progress: Progress | None = None, loaded: Any = None
+                       ) -> EvaluationResult:
+    """Evaluate a fixed competing-risks model on a new cohort; write the results, log a run.
+
+    Parameters
+    ----------
+    model : str or LoadedModel
+        A model URI (``models:/NAME@ALIAS``, ``models:/NAME/3``, ``runs:/ID/model``) or a
+        loaded model (then no MLflow run is logged: there is no experiment to log it to).
+    data_path : str or path-like
+        A registry extract or a flat table with the competing-risks outcome.
+    out_dir : str or path-like
+        Folder for the files (created).
+    horizons : list of int
+        Months, checked by the caller (none beyond the training follow-up).
+    n_bootstrap : int, default=200
+        Bootstrap replicates of every interval.
+    seed : int, default=0
+        Seed of the bootstrap.
+    time, event : str, optional
+        Outcome columns of a flat table (default: the model's).
+    tracking_uri : str, optional
+        The store the model URI resolves against and the run is logged to.
+    log_run : bool, default=True
+        Log the evaluation run to MLflow.
+    progress : callable, optional
+        ``progress(stage, done, total)``.
+    loaded : LoadedModel, optional
+        ``model`` already loaded (saves loading it twice).
+
+    Returns
+    -------
+    EvaluationResult
+        ``metrics`` (``ext_`` competing-risks metrics), empty ``decision_curve`` and
+        ``subgroups``, empty ``heterogeneity``, ``facts``, ``files`` and the run id.
+
+    Raises
+    ------
+    mmrisk.exceptions.MMRiskError
+        If the model is not a competing-risks model, or for an unusable input.
+    """
+    from mmrisk.tracking import load_model, model_source
+
+    if loaded is None:
+        loaded = load_model(model, tracking_uri) if isinstance(model, str) else model
+    if loaded.meta.get("outcome_kind") != "cif":
+        raise MMRiskError(f"{loaded.uri} is not a competing-risks model (its outcome is "
+                          f"{loaded.meta.get('outcome_kind', 'survival')!r}); use evaluate")
+    horizons = [int(h) for h in horizons]
+    report(progress, "evaluate", 0, 4)
+    ev = evaluation_cohort(loaded.meta, data_path, time=time, event=event)
+    cif = predict_cif_at(loaded.estimator, ev.X, horizons)
+    groups = risk_groups(np.asarray(loaded.estimator.predict(ev.X), float),
+                         loaded.meta["cutpoints"])
+    report(progress, "evaluate", 1, 4)
+    metrics = competing_evaluation_metrics(ev.y, cif, horizons, n_bootstrap=n_bootstrap,
+                                           seed=seed)
+    report(progress, "evaluate", 2, 4)
+    tables = {"metrics": metrics, "calibration": _calibration_table(ev.y, cif, horizons),
+              "risk_groups": _risk_group_table(ev.y, cif, groups, horizons),
+              "exclusions": ev.exclusions}
+    source = model_source(loaded.uri, tracking_uri) if isinstance(model, str) else {}
+    facts = _facts(ev, loaded, source, horizons, n_bootstrap)
+    figs = _figures(ev, cif, groups, horizons, str(loaded.meta.get("model_name", "")))
+    report(progress, "evaluate", 3, 4)
+    files = _write(Path(out_dir), tables, facts, figs)
+    result = EvaluationResult(metrics, pd.DataFrame(), pd.DataFrame(), {}, facts, files)
+    if log_run and source.get("experiment_id"):
+        result.run_id = _log_run(result, source, Path(out_dir), tracking_uri)
+        _tag_outcome(result.run_id, tracking_uri, facts)
+    report(progress, "evaluate", 4, 4)
+    return result
+
+
+def _tag_outcome(run_id: str, tracking_uri: str | None, facts: dict) -> None:
+    """The evaluation run's competing-risks facts (``_log_run`` writes the common ones)."""
+    from mlflow.tracking import MlflowClient
+
+    from mmrisk.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    client = MlflowClient(tracking_uri=uri)
+    client.set_tag(run_id, "outcome_kind", "cif")
+    client.log_param(run_id, "n_competing_events", facts["n_competing_events"])
