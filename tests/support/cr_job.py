@@ -33,8 +33,8 @@ tracking: {{experiment: cr-shared, registered_model: cr-shared,
 """
 
 
-def simulate_competing(n: int = 240, seed: int = 0) -> pd.DataFrame:
-    """A flat competing-risks table: ``pid, x1, x2, x3, t, status`` (0/1/2)."""
+def simulate_competing(n: int = 240, seed: int = 0, decimals: int = 3) -> pd.DataFrame:
+    """A flat competing-risks table: ``pid, x1, x2, x3, t, status`` (0/1/2), times rounded."""
     rng = np.random.default_rng(seed)
     x1, x2, x3 = rng.normal(size=n), rng.binomial(1, 0.5, n), rng.normal(size=n)
     t1 = rng.exponential(1 / (0.03 * np.exp(0.8 * x1 + 0.6 * x2)))
@@ -43,7 +43,7 @@ def simulate_competing(n: int = 240, seed: int = 0) -> pd.DataFrame:
     t = np.minimum.reduce([t1, t2, c])
     status = np.select([t == t1, t == t2], [1, 2], 0)
     return pd.DataFrame({"pid": [f"P{i:04d}" for i in range(n)], "x1": x1, "x2": x2, "x3": x3,
-                         "t": np.round(t, 3), "status": status})
+                         "t": np.round(t, decimals), "status": status})
 
 
 @pytest.fixture(scope="session")
@@ -51,12 +51,12 @@ def cr_job(tmp_path_factory) -> dict:
     """Train once per test worker.
 
     Keys: ``root``, ``table`` and ``path`` (training table), ``new`` and ``new_path`` (300
-    patients of another seed, for evaluation), ``tracking_uri``, ``registered``
-    (``models:/cr-shared@champion``), ``runs`` ({model name: ``runs:/<id>/model``}),
-    ``result`` (the train result).
+    patients of another seed, times to 6 decimals so that none is tied, for evaluation),
+    ``tracking_uri``, ``registered`` (``models:/cr-shared@champion``), ``runs`` ({model
+    name: ``runs:/<id>/model``}), ``result`` (the train result).
     """
     root = tmp_path_factory.mktemp("cr-job")
-    table, new = simulate_competing(240, seed=0), simulate_competing(300, seed=21)
+    table, new = simulate_competing(240, seed=0), simulate_competing(300, seed=21, decimals=6)
     path, new_path = root / "table.csv", root / "new.csv"
     table.to_csv(path, index=False)
     new.to_csv(new_path, index=False)
