@@ -292,12 +292,17 @@ def evaluate(model: Any, data_path: str | Path, out_dir: str | Path, *,
     loaded = load_model(model, tracking_uri) if isinstance(model, str) else model
     horizons = _check_horizons(list(horizons or loaded.horizons), loaded.meta)
     if loaded.meta.get("outcome_kind") == "cif":  # competing risks (issue 17)
-        from mmrisk.workflows._evaluate_competing import evaluate_competing
+        from mmrisk.workflows._evaluate_competing import evaluate_competing, tag_competing_run
 
-        return evaluate_competing(model, data_path, out_dir, horizons=horizons,
-                                  n_bootstrap=n_bootstrap, seed=seed, time=time, event=event,
-                                  tracking_uri=tracking_uri, log_run=log_run,
-                                  progress=progress, loaded=loaded)
+        ev = evaluation_cohort(loaded.meta, data_path, time=time, event=event)
+        source = model_source(loaded.uri, tracking_uri) if isinstance(model, str) else {}
+        result = EvaluationResult(**evaluate_competing(
+            loaded, ev, source, out_dir, horizons, n_bootstrap=n_bootstrap, seed=seed,
+            progress=progress))
+        if log_run and source.get("experiment_id"):
+            result.run_id = _log_run(result, source, Path(out_dir), tracking_uri)
+            tag_competing_run(result.run_id, result.facts, tracking_uri)
+        return result
     report(progress, "evaluate", 0, 4)
     ev = evaluation_cohort(loaded.meta, data_path, time=time, event=event)
     pred = _predict(loaded.estimator, ev.X, ev.y, horizons)

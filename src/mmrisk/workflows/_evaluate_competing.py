@@ -5,7 +5,9 @@ Called by :func:`mmrisk.workflows.evaluate` when the model's ``meta["outcome_kin
 rebuilt as for a survival model (:func:`mmrisk.workflows.evaluation_cohort`: at the model's
 landmark with the ``progression_cr`` endpoint, or a flat table whose event column holds the codes
 0 = censored, 1 = progression, 2 = death without progression). Outputs, in one folder and in an
-MLflow run of type ``evaluation`` in the model's experiment (tag ``outcome_kind: cif``):
+MLflow run of type ``evaluation`` in the model's experiment (logged by ``evaluate``, then tagged
+``outcome_kind: cif`` by :func:`tag_competing_run`; this module does not import
+``workflows._evaluate``, which dispatches to it, so the workflows stay acyclic):
 
 - ``metrics.csv`` (``metric, value, lo, hi``): the competing-risks metrics of ``train``
   (:func:`mmrisk.workflows._train_competing.competing_metric_names`) with the scope ``ext_`` --
@@ -42,13 +44,6 @@ from mmrisk.models import predict_cif_at
 from mmrisk.predict import RISK_GROUPS, risk_groups
 from mmrisk.progress import Progress, report
 from mmrisk.report import cif_figure, plot_cif_calibration
-from mmrisk.workflows._evaluate import (
-    EvaluationCohort,
-    EvaluationResult,
-    _jsonable,
-    _log_run,
-    evaluation_cohort,
-)
 from mmrisk.workflows._train_competing import (
     _bootstrap_indices,
     _replicate_values,
@@ -56,7 +51,7 @@ from mmrisk.workflows._train_competing import (
     competing_metric_names,
 )
 
-__all__ = ["competing_evaluation_metrics", "evaluate_competing"]
+__all__ = ["competing_evaluation_metrics", "evaluate_competing", "tag_competing_run"]
 
 #: Risk groups of the calibration table (tenths of predicted CIF), fewer on a small cohort.
 _N_CALIBRATION_GROUPS = 10
@@ -136,7 +131,7 @@ def _risk_group_table(y: np.ndarray, cif: np.ndarray, groups: np.ndarray,
     return pd.DataFrame(rows)
 
 
-def _facts(ev: EvaluationCohort, loaded: Any, source: dict, horizons: list[int],
+def _facts(ev: Any, loaded: Any, source: dict, horizons: list[int],
            n_bootstrap: int) -> dict[str, Any]:
     t, code = ev.y["time"], ev.y["event"]
     return {
@@ -154,7 +149,7 @@ def _facts(ev: EvaluationCohort, loaded: Any, source: dict, horizons: list[int],
     }
 
 
-def _figures(ev: EvaluationCohort, cif: np.ndarray, groups: np.ndarray, horizons: list[int],
+def _figures(ev: Any, cif: np.ndarray, groups: np.ndarray, horizons: list[int],
              label: str) -> dict[str, Any]:
     figs: dict[str, Any] = {}
     n_groups = int(min(_N_CALIBRATION_GROUPS, max(1, ev.y.size // 20)))
@@ -185,21 +180,28 @@ def _write(out: Path, tables: dict[str, pd.DataFrame], facts: dict,
     return files
 
 
-def evaluate_competing(model: Any, data_path: str | Path, out_dir: str | Path, *,
-                       horizons: list[int], n_bootstrap: int = 200, seed: int = 0,
-                       time: str | None = None, event: str | None = None,
-                       tracking_uri: str | None = None, log_run: bool = True,
-                       progress: Progress | None = None, loaded: Any = None
-                       ) -> EvaluationResult:
-    """Evaluate a fixed competing-risks model on a new cohort; write the results, log a run.
+def _jsonable(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else str(value)
+
+
+def evaluate_competing(loaded: Any, ev: Any, source: dict, out_dir: str | Path,
+                       horizons: list[int], *, n_bootstrap: int = 200, seed: int = 0,
+                       progress: Progress | None = None) -> dict[str, Any]:
+    """Evaluate a fixed competing-risks model on its evaluation cohort; write the files.
+
+    Called by :func:`mmrisk.workflows.evaluate`, which builds the cohort, makes the
+    :class:`~mmrisk.workflows.EvaluationResult` of the returned fields and logs the MLflow run
+    (then :func:`tag_competing_run`).
 
     Parameters
     ----------
-    model : str or LoadedModel
-        A model URI (``models:/NAME@ALIAS``, ``models:/NAME/3``, ``runs:/ID/model``) or a
-        loaded model (then no MLflow run is logged: there is no experiment to log it to).
-    data_path : str or path-like
-        A registry extract or a flat table with the competing-risks outcome.
+    loaded : LoadedModel
+        The model (``meta["outcome_kind"] == "cif"``).
+    ev : EvaluationCohort
+        Its evaluation cohort (:func:`mmrisk.workflows.evaluation_cohort`), whose ``y`` is the
+        competing-risks outcome.
+    source : dict
+        :func:`mmrisk.tracking.model_source` of the model URI (empty for a loaded model).
     out_dir : str or path-like
         Folder for the files (created).
     horizons : list of int
@@ -208,38 +210,27 @@ def evaluate_competing(model: Any, data_path: str | Path, out_dir: str | Path, *
         Bootstrap replicates of every interval.
     seed : int, default=0
         Seed of the bootstrap.
-    time, event : str, optional
-        Outcome columns of a flat table (default: the model's).
-    tracking_uri : str, optional
-        The store the model URI resolves against and the run is logged to.
-    log_run : bool, default=True
-        Log the evaluation run to MLflow.
     progress : callable, optional
         ``progress(stage, done, total)``.
-    loaded : LoadedModel, optional
-        ``model`` already loaded (saves loading it twice).
 
     Returns
     -------
-    EvaluationResult
-        ``metrics`` (``ext_`` competing-risks metrics), empty ``decision_curve`` and
-        ``subgroups``, empty ``heterogeneity``, ``facts``, ``files`` and the run id.
+    dict
+        The fields of :class:`~mmrisk.workflows.EvaluationResult` but ``run_id``: ``metrics``
+        (``ext_`` competing-risks metrics), ``decision_curve`` and ``subgroups`` (empty),
+        ``heterogeneity`` (empty), ``facts`` and ``files``.
 
     Raises
     ------
     mmrisk.exceptions.MMRiskError
-        If the model is not a competing-risks model, or for an unusable input.
+        If the model is not a competing-risks model or the cohort's outcome is not one.
     """
-    from mmrisk.tracking import load_model, model_source
-
-    if loaded is None:
-        loaded = load_model(model, tracking_uri) if isinstance(model, str) else model
-    if loaded.meta.get("outcome_kind") != "cif":
-        raise MMRiskError(f"{loaded.uri} is not a competing-risks model (its outcome is "
-                          f"{loaded.meta.get('outcome_kind', 'survival')!r}); use evaluate")
+    if loaded.meta.get("outcome_kind") != "cif" or ev.y.dtype.names != ("event", "time") \
+            or ev.y["event"].dtype.kind not in "iu":
+        raise MMRiskError(f"{loaded.uri} is not a competing-risks model with a competing-risks "
+                          "evaluation cohort; use mmrisk.workflows.evaluate")
     horizons = [int(h) for h in horizons]
     report(progress, "evaluate", 0, 4)
-    ev = evaluation_cohort(loaded.meta, data_path, time=time, event=event)
     cif = predict_cif_at(loaded.estimator, ev.X, horizons)
     groups = risk_groups(np.asarray(loaded.estimator.predict(ev.X), float),
                          loaded.meta["cutpoints"])
@@ -250,26 +241,31 @@ def evaluate_competing(model: Any, data_path: str | Path, out_dir: str | Path, *
     tables = {"metrics": metrics, "calibration": _calibration_table(ev.y, cif, horizons),
               "risk_groups": _risk_group_table(ev.y, cif, groups, horizons),
               "exclusions": ev.exclusions}
-    source = model_source(loaded.uri, tracking_uri) if isinstance(model, str) else {}
     facts = _facts(ev, loaded, source, horizons, n_bootstrap)
     figs = _figures(ev, cif, groups, horizons, str(loaded.meta.get("model_name", "")))
     report(progress, "evaluate", 3, 4)
     files = _write(Path(out_dir), tables, facts, figs)
-    result = EvaluationResult(metrics, pd.DataFrame(), pd.DataFrame(), {}, facts, files)
-    if log_run and source.get("experiment_id"):
-        result.run_id = _log_run(result, source, Path(out_dir), tracking_uri)
-        _tag_outcome(result.run_id, tracking_uri, facts)
     report(progress, "evaluate", 4, 4)
-    return result
+    return {"metrics": metrics, "decision_curve": pd.DataFrame(), "subgroups": pd.DataFrame(),
+            "heterogeneity": {}, "facts": facts, "files": files}
 
 
-def _tag_outcome(run_id: str, tracking_uri: str | None, facts: dict) -> None:
-    """The evaluation run's competing-risks facts (``_log_run`` writes the common ones)."""
+def tag_competing_run(run_id: str, facts: dict, tracking_uri: str | None = None) -> None:
+    """Add the competing-risks facts to an evaluation run (``outcome_kind``, competing events).
+
+    Parameters
+    ----------
+    run_id : str
+        The MLflow evaluation run.
+    facts : dict
+        ``facts`` of :func:`evaluate_competing`.
+    tracking_uri : str, optional
+        The store of the run.
+    """
     from mlflow.tracking import MlflowClient
 
     from mmrisk.tracking import resolve_tracking_uri
 
-    uri = resolve_tracking_uri(tracking_uri)
-    client = MlflowClient(tracking_uri=uri)
+    client = MlflowClient(tracking_uri=resolve_tracking_uri(tracking_uri))
     client.set_tag(run_id, "outcome_kind", "cif")
     client.log_param(run_id, "n_competing_events", facts["n_competing_events"])
