@@ -101,7 +101,8 @@ def cif_figure(time: np.ndarray, event: np.ndarray, group: np.ndarray, *,
 
 
 def plot_cif_calibration(y: np.ndarray, cif: np.ndarray, horizons: Sequence[float], *,
-                         label: str = "", n_groups: int = 10) -> Figure:
+                         label: str = "", n_groups: int = 10,
+                         title: str | None = None) -> Figure:
     """Predicted vs observed cumulative incidence of cause 1, one panel per horizon.
 
     Observed: the Aalen–Johansen CIF within ``n_groups`` equal-sized groups of predicted CIF
@@ -120,6 +121,9 @@ def plot_cif_calibration(y: np.ndarray, cif: np.ndarray, horizons: Sequence[floa
         Model name for the title.
     n_groups : int, default=10
         Risk groups per panel.
+    title : str, optional
+        Figure title (default: ``"<label>: calibration of the progression CIF (out-of-fold)"``,
+        as for ``train``'s out-of-fold predictions).
 
     Returns
     -------
@@ -144,7 +148,9 @@ def plot_cif_calibration(y: np.ndarray, cif: np.ndarray, horizons: Sequence[floa
         ax.set_title(f"{h:g} m: ICI {m['ici']:.3f}, O/E {m['oe']:.2f}", fontsize=9)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("Observed CIF (Aalen–Johansen)")
-    fig.suptitle(f"{label}: calibration of the progression CIF (out-of-fold)" if label
-                 else "Calibration of the CIF", fontsize=10)
+    if title is None:
+        title = (f"{label}: calibration of the progression CIF (out-of-fold)" if label
+                 else "Calibration of the CIF")
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

@@ -154,8 +154,9 @@ def _figures(ev: Any, cif: np.ndarray, groups: np.ndarray, horizons: list[int],
     figs: dict[str, Any] = {}
     n_groups = int(min(_N_CALIBRATION_GROUPS, max(1, ev.y.size // 20)))
     try:
-        figs["cif_calibration"] = plot_cif_calibration(ev.y, cif, horizons, label=label,
-                                                       n_groups=n_groups)
+        figs["cif_calibration"] = plot_cif_calibration(
+            ev.y, cif, horizons, n_groups=n_groups,
+            title=f"{label or 'model'}: calibration of the progression CIF (evaluation cohort)")
     except (MetricInputError, ValueError):  # e.g. nobody followed to a horizon
         pass
     shown = np.where(pd.isna(groups), "missing", groups).astype(str)
