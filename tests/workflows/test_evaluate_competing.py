@@ -27,6 +27,7 @@ from mmrisk.evaluation import cumulative_incidence_at
 from mmrisk.exceptions import MMRiskError
 from mmrisk.tracking import evaluation_runs, latest_leaderboard, load_model
 from mmrisk.workflows import evaluate
+from mmrisk.workflows._evaluate_competing import competing_subgroups
 
 H = [12, 24]
 N_BOOT = 20
@@ -179,8 +180,9 @@ def test_files_facts_and_mlflow_run(cr_job, evaluated, scored):
     res, out = evaluated
     _, _, code, _ = scored
     names = {p.name for p in out.rglob("*") if p.is_file()}
-    assert names == {"metrics.csv", "calibration.csv", "risk_groups.csv", "exclusions.csv",
-                     "evaluation.json", "cif_calibration.png", "cif_risk_groups.png"}
+    assert names == {"metrics.csv", "calibration.csv", "risk_groups.csv", "subgroups.csv",
+                     "exclusions.csv", "evaluation.json", "cif_calibration.png",
+                     "cif_risk_groups.png"}
     facts = json.loads((out / "evaluation.json").read_text())
     assert facts["outcome_kind"] == "cif"
     assert facts["n_patients"] == code.size and facts["n_excluded"] == 0
@@ -198,6 +200,50 @@ def test_files_facts_and_mlflow_run(cr_job, evaluated, scored):
     logged = MlflowClient(cr_job["tracking_uri"]).get_run(res.run_id).data
     assert logged.tags["outcome_kind"] == "cif"
     assert logged.params["n_competing_events"] == str(int((code == 2).sum()))
+
+
+def test_subgroups_of_a_flat_table_are_the_whole_cohort(evaluated):
+    """A flat table has one centre ("all") and no transplant year ("missing"): both subgroups
+    are every patient, so their estimates and intervals are metrics.csv's (same draws)."""
+    res, out = evaluated
+    subs = pd.read_csv(out / "subgroups.csv", keep_default_na=False, na_values=[""])
+    m = _metrics(out)
+    pairs = set(zip(subs["variable"], subs["level"], strict=True))
+    assert pairs == {("site", "all"), ("transplant_era", "missing")}
+    for row in subs.itertuples(index=False):
+        want = m.loc[f"ext_{row.metric}"]
+        assert row.n == 300 and row.note != row.note  # estimated: no note (NaN)
+        for col in ("value", "lo", "hi"):
+            assert getattr(row, col) == pytest.approx(want[col], rel=1e-9), (row.metric, col)
+
+
+def test_subgroup_estimates_equal_independent_computations(scored):
+    _, pred, code, time = scored
+    y = competing_outcome(code, time)
+    cif = pred[["cif_12m", "cif_24m"]].to_numpy()
+    sex = np.where(np.arange(code.size) % 3 == 0, "F", "M").astype(object)
+    sex[:19] = None  # missing: its own level, fewer than 20 progressions whatever happens
+    table = pd.DataFrame({"sex": sex})
+    subs = competing_subgroups(table, y, cif, H, n_bootstrap=10, seed=1, min_events=20)
+    assert list(subs.columns) == ["variable", "level", "n", "events", "metric", "value", "lo",
+                                  "hi", "note"]
+    assert subs["level"].unique().tolist() == ["F", "M", "missing"]
+    for level, part in subs.groupby("level"):
+        sel = (pd.Series(sex).fillna("missing") == level).to_numpy()
+        got = part.set_index("metric")
+        assert got["n"].iloc[0] == sel.sum()
+        assert got["events"].iloc[0] == int((code[sel] == 1).sum())
+        if got["events"].iloc[0] < 20:
+            assert got["value"].isna().all() and got["note"].str.contains("fewer than 20").all()
+            continue
+        assert got.loc["cindex_wolbers", "value"] == pytest.approx(
+            _brute_wolbers(code[sel], time[sel], cif[sel, 1], 24.0), rel=1e-12)
+        for j, h in enumerate(H):
+            oe = _aj(code[sel], time[sel], h) / cif[sel, j].mean()
+            assert got.loc[f"cif_oe_{h}m", "value"] == pytest.approx(oe, rel=1e-9)
+        assert (got["lo"] <= got["value"]).all() and (got["value"] <= got["hi"]).all()
+    assert subs.loc[subs["level"] == "missing", "value"].isna().all()  # listed, not estimated
+    assert subs.loc[subs["level"] != "missing", "value"].notna().all()
 
 
 def test_a_horizon_beyond_training_follow_up_is_refused(cr_job, tmp_path):

@@ -21,37 +21,51 @@ MLflow run of type ``evaluation`` in the model's experiment (logged by ``evaluat
   predicted risk at each horizon (:func:`mmrisk.evaluation.cif_calibration`);
 - ``risk_groups.csv``: the same within the model's risk groups (training cut-points), with the
   observed CIF of death without progression;
+- ``subgroups.csv``: Wolbers' C and O/E at each horizon by sex, age band, R-ISS, centre and
+  transplant era (those the cohort can label), with bootstrap intervals; fewer than 10
+  progressions: listed, not estimated (:func:`competing_subgroups`);
 - ``exclusions.csv``, ``evaluation.json`` (progressions and competing deaths counted apart);
 - ``figures/``: ``cif_calibration`` (one panel per horizon) and ``cif_risk_groups`` (the
   Aalen–Johansen CIF of both causes by the model's risk groups, numbers at risk).
 
-Decision curves, subgroups and centre heterogeneity are survival-only for now (their
-functions take a survival outcome); the result's ``decision_curve`` and ``subgroups`` are empty.
+Decision curves and centre heterogeneity are survival-only for now (their functions take a
+survival outcome); the result's ``decision_curve`` and ``heterogeneity`` are empty.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mmrisk.evaluation import cif_calibration, cumulative_incidence_at
+from mmrisk.evaluation import (
+    SUBGROUP_COLUMNS,
+    cif_calibration,
+    cindex_wolbers,
+    cumulative_incidence_at,
+    subgroup_frame,
+)
 from mmrisk.exceptions import MetricInputError, MMRiskError
 from mmrisk.models import predict_cif_at
 from mmrisk.predict import RISK_GROUPS, risk_groups
 from mmrisk.progress import Progress, report
 from mmrisk.report import cif_figure, plot_cif_calibration
+from mmrisk.workflows._runfacts import available_subgroups
 from mmrisk.workflows._train_competing import (
     _bootstrap_indices,
+    _interval,
     _replicate_values,
     _summarise,
+    _wolbers_replicates,
     competing_metric_names,
 )
 
-__all__ = ["competing_evaluation_metrics", "evaluate_competing", "tag_competing_run"]
+__all__ = ["competing_evaluation_metrics", "competing_subgroups", "evaluate_competing",
+           "tag_competing_run"]
 
 #: Risk groups of the calibration table (tenths of predicted CIF), fewer on a small cohort.
 _N_CALIBRATION_GROUPS = 10
@@ -129,6 +143,90 @@ def _risk_group_table(y: np.ndarray, cif: np.ndarray, groups: np.ndarray,
                          "hi": float(at.loc[1, "hi"]),
                          "observed_competing": float(at.loc[2, "cif"])})
     return pd.DataFrame(rows)
+
+
+def _subgroup_values(y: np.ndarray, cif: np.ndarray, horizons: list[int],
+                     draws: np.ndarray) -> np.ndarray:
+    """Wolbers' C and O/E at each horizon: the estimate (row 0) and each replicate."""
+    hs = [float(h) for h in horizons]
+    risk, tau = cif[:, -1], hs[-1]
+
+    def oe(rows: np.ndarray) -> np.ndarray:
+        aj = cumulative_incidence_at(y[rows], hs)
+        return aj.loc[aj["cause"] == 1, "cif"].to_numpy() / cif[rows].mean(axis=0)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = np.concatenate([[cindex_wolbers(y, risk, tau=tau)], oe(np.arange(y.size))])
+        rows = [first]
+        if draws.shape[0]:
+            counts = np.stack([np.bincount(d, minlength=y.size) for d in draws]).astype(float)
+            wolbers = _wolbers_replicates(y, risk, tau, counts)
+            rows += [np.concatenate([[w], oe(d)]) for w, d in zip(wolbers, draws, strict=True)]
+    return np.vstack(rows)
+
+
+def competing_subgroups(table: pd.DataFrame, y: np.ndarray, cif: np.ndarray,
+                        horizons: list[int], *, min_events: int = 10, n_bootstrap: int = 200,
+                        seed: int = 0, confidence_level: float = 0.95) -> pd.DataFrame:
+    """Wolbers' C and CIF O/E of a competing-risks model per subgroup, with bootstrap CIs.
+
+    The competing-risks counterpart of :func:`mmrisk.evaluation.subgroup_table`: subgroups
+    of :func:`mmrisk.evaluation.subgroup_frame` (those the table can label), patients resampled
+    within each subgroup; a subgroup with fewer than ``min_events`` progressions is listed with
+    its counts but not estimated.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The evaluated rows of the analysis table (sex, age, R-ISS, site, transplant year).
+    y : structured ndarray of shape (n_samples,)
+        Competing-risks outcome (integer ``event`` 0/1/2, ``time``).
+    cif : ndarray of shape (n_samples, n_horizons)
+        Predicted CIF of progression; Wolbers' C uses the last column, progressions up to the
+        last horizon.
+    horizons : list of int
+        Months, increasing.
+    min_events : int, default=10
+        Fewest progressions for an estimate.
+    n_bootstrap : int, default=200
+        Replicates per subgroup (0: no interval).
+    seed : int, default=0
+        Seed of the resampling.
+    confidence_level : float, default=0.95
+        Coverage of the percentile intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`mmrisk.evaluation.SUBGROUP_COLUMNS` (``events`` counts progressions);
+        metrics ``cindex_wolbers`` and ``cif_oe_<h>m``; empty if no subgroup can be labelled.
+    """
+    wanted = available_subgroups(table)
+    if not wanted:
+        return pd.DataFrame(columns=SUBGROUP_COLUMNS)
+    groups = subgroup_frame(table, subgroups=wanted).reset_index(drop=True)
+    names = ["cindex_wolbers"] + [f"cif_oe_{int(h)}m" for h in horizons]
+    rows = []
+    for variable in groups.columns:
+        labels = groups[variable].astype(object).where(groups[variable].notna(), "missing")
+        labels = labels.astype(str).to_numpy()
+        for level in sorted(set(labels) - {"missing"}) + (
+                ["missing"] if "missing" in set(labels) else []):
+            idx = np.flatnonzero(labels == level)
+            events = int(np.sum(y["event"][idx] == 1))
+            base = {"variable": variable, "level": level, "n": int(idx.size), "events": events}
+            if events < min_events:
+                rows += [{**base, "metric": m, "value": np.nan, "lo": np.nan, "hi": np.nan,
+                          "note": f"fewer than {min_events} events: not estimated"}
+                         for m in names]
+                continue
+            values = _subgroup_values(y[idx], cif[idx], horizons,
+                                      _bootstrap_indices(idx.size, int(n_bootstrap), seed))
+            lo, hi = _interval(values[1:], confidence_level)
+            rows += [{**base, "metric": m, "value": float(values[0, k]), "lo": float(lo[k]),
+                      "hi": float(hi[k]), "note": ""} for k, m in enumerate(names)]
+    return pd.DataFrame(rows, columns=SUBGROUP_COLUMNS)
 
 
 def _facts(ev: Any, loaded: Any, source: dict, horizons: list[int],
@@ -218,8 +316,8 @@ def evaluate_competing(loaded: Any, ev: Any, source: dict, out_dir: str | Path,
     -------
     dict
         The fields of :class:`~mmrisk.workflows.EvaluationResult` but ``run_id``: ``metrics``
-        (``ext_`` competing-risks metrics), ``decision_curve`` and ``subgroups`` (empty),
-        ``heterogeneity`` (empty), ``facts`` and ``files``.
+        (``ext_`` competing-risks metrics), ``decision_curve`` (empty), ``subgroups``
+        (:func:`competing_subgroups`), ``heterogeneity`` (empty), ``facts`` and ``files``.
 
     Raises
     ------
@@ -239,15 +337,17 @@ def evaluate_competing(loaded: Any, ev: Any, source: dict, out_dir: str | Path,
     metrics = competing_evaluation_metrics(ev.y, cif, horizons, n_bootstrap=n_bootstrap,
                                            seed=seed)
     report(progress, "evaluate", 2, 4)
+    subgroups = competing_subgroups(ev.table, ev.y, cif, horizons, n_bootstrap=n_bootstrap,
+                                    seed=seed)
     tables = {"metrics": metrics, "calibration": _calibration_table(ev.y, cif, horizons),
               "risk_groups": _risk_group_table(ev.y, cif, groups, horizons),
-              "exclusions": ev.exclusions}
+              "subgroups": subgroups, "exclusions": ev.exclusions}
     facts = _facts(ev, loaded, source, horizons, n_bootstrap)
     figs = _figures(ev, cif, groups, horizons, str(loaded.meta.get("model_name", "")))
     report(progress, "evaluate", 3, 4)
     files = _write(Path(out_dir), tables, facts, figs)
     report(progress, "evaluate", 4, 4)
-    return {"metrics": metrics, "decision_curve": pd.DataFrame(), "subgroups": pd.DataFrame(),
+    return {"metrics": metrics, "decision_curve": pd.DataFrame(), "subgroups": subgroups,
             "heterogeneity": {}, "facts": facts, "files": files}
 
 
