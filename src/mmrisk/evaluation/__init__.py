@@ -15,7 +15,8 @@
   :func:`event_rate_and_followup` for the inputs;
 - competing risks (outcome with integer ``event`` 0/1/2): :func:`aalen_johansen`,
   :func:`cumulative_incidence_at`, :func:`gray_test`, :func:`cindex_wolbers`, :func:`cif_auc`,
-  :func:`cif_brier_scores`, :func:`cif_calibration`, :func:`cif_calibration_metrics`;
+  :func:`cif_brier_scores`, :func:`cif_calibration`, :func:`cif_calibration_curve`,
+  :func:`cif_calibration_metrics`;
 - new cohorts: :func:`observed_expected` (O/E at horizons), :func:`decision_curve` (net
   benefit, survival extension), :func:`calibration_curve_band`, :func:`subgroup_frame` /
   :func:`subgroup_table` (per-subgroup C and O/E), :func:`centre_heterogeneity` and
@@ -30,6 +31,7 @@ from mmrisk.evaluation._competing import (
     cif_auc,
     cif_brier_scores,
     cif_calibration,
+    cif_calibration_curve,
     cif_calibration_metrics,
     cindex_wolbers,
     cumulative_incidence_at,
@@ -92,6 +94,7 @@ __all__ = [
     "cif_auc",
     "cif_brier_scores",
     "cif_calibration",
+    "cif_calibration_curve",
     "cif_calibration_metrics",
     "cindex_harrell",
     "cindex_uno",
