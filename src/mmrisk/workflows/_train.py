@@ -320,9 +320,12 @@ def _log_child(name: str, spec: Any, config: ExperimentConfig, child: _Child, cv
         for row in diffs.itertuples(index=False):
             metrics[f"{row.metric}_diff_vs_baseline"] = float(row.diff)
         metrics["model_size_bytes"] = child.size_bytes
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
         mlflow.log_artifacts(str(child.folder))
+        # The model first, then the metrics linked to it in the same call: logged after the
+        # metrics, MLflow would read back every metric's history to link it (1 s per model).
         model_uri = log_model(child.fitted, fit[0], child.meta, seed=config.seed)
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)},
+                           model_id=model_uri.rsplit("/", 1)[-1])
         value = cv.flat(name).get(config.tracking.select_metric, float("nan"))
         return run.info.run_id, model_uri, value
 
