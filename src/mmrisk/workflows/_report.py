@@ -136,6 +136,14 @@ _SCHEMES = {
     "by_site": "leave-one-centre-out cross-validation",
     "predefined": "a predefined train/test split (the split column of the data)",
 }
+#: Source of an evaluation cohort by its cohort.json ``registry`` flag (None: not recorded).
+_EVALUATION_SOURCES = {
+    True: "A registry extract in the mmrisk registry data contract; the cohort was rebuilt from "
+          "it at the model's own landmark and endpoint.",
+    False: "A flat analysis table with the model's input, time and event columns.",
+    None: "The cohort of a new registry extract or table, rebuilt at the model's own landmark "
+          "and endpoint.",
+}
 #: Thresholds of the decision-curve table (all are in the figure).
 _DC_THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
 _FIGURE_TITLES = {
@@ -646,15 +654,20 @@ def _evaluation(runs: _Runs, run_id: str, i: int) -> dict:
             + [{"step": "included", "reason": "evaluated", "n": int(n)}])
     het = facts.get("centre_heterogeneity") or {}
     profile = runs.file(run_id, "profile.json")
+    about_path = runs.file(run_id, "cohort.json")  # written by evaluate since the report
+    about = json.loads(about_path.read_text(encoding="utf-8")) if about_path else {}
+    centres = about.get("n_centres") or het.get("n_centres")
     cohort = ReportCohort(
-        label=label, role="evaluation",
-        source="The cohort of a new registry extract or table, rebuilt at the model's own "
-               "landmark and endpoint.",
-        n_centres=int(het["n_centres"]) if het.get("n_centres") else None,
+        label=label, role="evaluation", source=_EVALUATION_SOURCES[about.get("registry")],
+        setting=("Transplant centres contributing to the registry" if about.get("registry")
+                 else None),
+        n_centres=int(centres) if centres else None,
+        accrual_start=about.get("accrual_start"), accrual_end=about.get("accrual_end"),
         eligibility=["As the development cohort (the same cohort specification)."]
         + ([f"Excluded: {r}." for r in flow.loc[flow["step"] == "excluded", "reason"]]
            if flow is not None else []),
-        flow=flow, n=n, events=events, table1=runs.csv(run_id, "table1.csv"),
+        flow=flow, n=n, events=events, median_followup=about.get("median_followup_months"),
+        table1=runs.csv(run_id, "table1.csv"),
         profile=json.loads(profile.read_text(encoding="utf-8")) if profile else None)
     return {"run": run, "label": label, "facts": facts, "cohort": cohort,
             "metrics": runs.csv(run_id, "metrics.csv"),
