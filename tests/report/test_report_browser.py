@@ -1,16 +1,19 @@
 """The TRIPOD+AI report as a reader opens it: headless Chromium, the network blocked.
 
-The report ``train`` logs with the parent run of the shared small job (tests/support/
-trained_job.py) is opened from a ``file:`` URL in Debian's Chromium (``/usr/bin/chromium``,
-driven by ``playwright``; no ``playwright install``). Every request that is not ``file:`` is
-aborted and recorded: the page must make none. Then: every ``img`` decoded (complete, natural
-width > 0), every inline SVG drawn (non-empty bounding box), no console error and no page error,
-every TRIPOD+AI checklist row present with a link that lands on a part of the page, and the page
-prints to PDF. A PNG of page 1 (print styles, A4 width) is kept in the test's tmp folder and, if
-``MMRISK_SCREENSHOT_DIR`` is set, there too.
+Two reports of the shared small job (tests/support/trained_job.py): the one ``train`` logs with
+its parent run, and the one ``evaluate`` writes for the champion with its evaluation on a new
+extract. Each is opened from a ``file:`` URL in Debian's Chromium (``/usr/bin/chromium``,
+driven by ``playwright``; no ``playwright install``). Every request that is not ``file:`` (or
+``data:``) is aborted and recorded: the page must make none (a probe request at the end shows
+the guard catches one). Then: every ``img`` decoded (complete, natural width > 0), every inline
+SVG drawn (non-empty bounding box), no console error and no page error, every TRIPOD+AI
+checklist row present, covered rows linking to a part of the page that has content, and the
+page prints to A4 PDF. A PNG of page 1 (print styles, A4 width) is kept in the test's tmp
+folder and, if ``MMRISK_SCREENSHOT_DIR`` is set, there too.
 
 The checklist is checked against an independent list: the 27 numbered items of TRIPOD+AI
-(Collins et al., BMJ 2024;385:e078378, Table 1) and their lettered sub-items, 52 rows.
+(Collins et al., BMJ 2024;385:e078378, Table 1) and their lettered sub-items, 52 rows; items
+only authors can report must say "author to complete", and the items each run knows must not.
 
 Without the browser the test is skipped locally and fails when ``CI`` is set (as
 tests/tracking/test_ui_e2e.py).
@@ -32,6 +35,16 @@ ITEMS = ("1 2 3a 3b 3c 4 5a 5b 6a 6b 6c 7 8a 8b 8c 9a 9b 9c 10 11 12a 12b 12c 12
          "13 14 15 16 17 18a 18b 18c 18d 18e 18f 19 20a 20b 20c 21 22 23a 23b 24 25 26 27a 27b "
          "27c").split()
 STATUSES = ("reported", "partly reported", "author to complete")
+# What a train run knows (data, outcome, predictors, sample size, analysis, Table 1, flow, the
+# model, internal performance, scoring rules) and what an evaluation adds (centre heterogeneity,
+# how its predictions were made, development vs evaluation data and predictor distributions).
+COVERED_BY_TRAIN = ("5a", "5b", "6a", "6b", "6c", "7", "8a", "9a", "9b", "10", "11", "12a",
+                    "12b", "12c", "12e", "13", "15", "20a", "20b", "21", "22", "23a", "27a")
+COVERED_BY_EVALUATION = ("12d", "12g", "16", "20c", "23b")
+# Only the authors can report these (title, abstract, introduction, assessors, fairness,
+# ethics, open science, patient involvement, discussion).
+AUTHORS_ONLY = ("1", "2", "3a", "3b", "3c", "4", "8b", "8c", "9c", "14", "17", "18a", "18b",
+                "18c", "18d", "18e", "18f", "19", "25", "26", "27b", "27c")
 # A4 at 96 CSS px per inch: 210 mm x 297 mm.
 A4_PX = (794, 1123)
 
@@ -47,12 +60,21 @@ def _require_chromium() -> None:
 
 
 @pytest.fixture(scope="module")
-def train_report(trained_job, tmp_path_factory) -> Path:
-    """``report.html`` as ``train`` logged it with the parent run of the shared job."""
+def reports(request, tmp_path_factory) -> dict[str, Path]:
+    """``report.html`` as ``train`` logged it with the parent run of the shared job, and as
+    ``evaluate`` wrote it (the champion with its evaluation on a new extract).
+
+    Without the browser there is nothing to open: empty at once, without training.
+    """
+    if not CHROMIUM.is_file():
+        return {}
+    job = request.getfixturevalue("trained_job")
+    evaluated = request.getfixturevalue("evaluated_job")
     dst = tmp_path_factory.mktemp("browser-report")
-    return Path(mlflow.artifacts.download_artifacts(
-        run_id=trained_job["result"].parent_run_id, artifact_path="report.html",
-        dst_path=str(dst), tracking_uri=trained_job["tracking_uri"]))
+    train = Path(mlflow.artifacts.download_artifacts(
+        run_id=job["result"].parent_run_id, artifact_path="report.html", dst_path=str(dst),
+        tracking_uri=job["tracking_uri"]))
+    return {"train": train, "evaluation": evaluated["out"] / "report.html"}
 
 
 def _keep(path: Path) -> None:
@@ -94,25 +116,25 @@ _CHECKLIST = """() => Array.from(document.querySelectorAll('table.checklist tbod
 })"""
 
 
-def _check_checklist(rows: list[dict]) -> None:
+def _check_checklist(rows: list[dict], covered: tuple[str, ...]) -> None:
     assert [r["item"] for r in rows] == ITEMS
     assert [r["id"] for r in rows] == [f"item-{i}" for i in ITEMS]
     assert {int(re.match(r"\d+", i).group()) for i in ITEMS} == set(range(1, 28))
+    status = {r["item"]: r["status"] for r in rows}
     for r in rows:
         assert r["status"].startswith(STATUSES), r
         if r["status"] == "author to complete":
             assert r["link"] is None, r
         else:  # a covered row links to a part of the page that has content
             assert r["link"] and r["target"] > 0, r
+    assert [i for i in covered if status[i] == "author to complete"] == []
+    assert [i for i in AUTHORS_ONLY if status[i] != "author to complete"] == []
 
 
-def test_report_opens_offline_in_chromium(train_report, tmp_path):
-    _require_chromium()
+def _open(report: Path, shot: Path) -> dict:
+    """Load the page offline, read what a reader would see, print it, keep a PNG of page 1."""
     from playwright.sync_api import sync_playwright
 
-    from mmrisk.report import TRIPOD_AI_ITEMS
-
-    assert [it.item for it in TRIPOD_AI_ITEMS] == ITEMS
     blocked, errors = _Blocked(), []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
@@ -123,29 +145,44 @@ def test_report_opens_offline_in_chromium(train_report, tmp_path):
             page.on("console", lambda m: errors.append(f"console: {m.text}")
                     if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-            page.goto(train_report.as_uri(), wait_until="load")
-            n_images = page.evaluate("() => document.images.length")
-            broken = page.evaluate(_BROKEN_IMAGES)
-            n_svgs = page.evaluate("() => document.querySelectorAll('svg').length")
-            empty_svgs = page.evaluate(_EMPTY_SVGS)
-            checklist = page.evaluate(_CHECKLIST)
-            pdf = page.pdf(format="A4", print_background=True)
+            page.goto(report.as_uri(), wait_until="load")
+            seen = {"images": page.evaluate("() => document.images.length"),
+                    "broken": page.evaluate(_BROKEN_IMAGES),
+                    "svgs": page.evaluate("() => document.querySelectorAll('svg').length"),
+                    "empty_svgs": page.evaluate(_EMPTY_SVGS),
+                    "checklist": page.evaluate(_CHECKLIST),
+                    "pdf": page.pdf(format="A4", print_background=True)}
             page.emulate_media(media="print")
             page.set_viewport_size({"width": A4_PX[0], "height": A4_PX[1]})
-            shot = tmp_path / "report_page1.png"
             page.screenshot(path=str(shot), full_page=False)
-            page_errors = list(errors)
+            seen["errors"] = list(errors)
             # The guard itself: a request to another host is caught (and aborted).
             page.evaluate("() => fetch('https://example.org/x').catch(() => null)")
         finally:
             browser.close()
-    assert blocked.attempts == ["https://example.org/x"]  # nothing but the probe
-    assert page_errors == []
-    assert n_images >= 5 and broken == []
-    assert n_svgs >= 1 and empty_svgs == []
-    _check_checklist(checklist)
-    assert sum(r["status"] == "reported" for r in checklist) >= 20
+    seen["attempts"] = blocked.attempts
+    return seen
+
+
+@pytest.mark.parametrize(("which", "covered", "min_images"), [
+    ("train", COVERED_BY_TRAIN, 5),
+    ("evaluation", COVERED_BY_TRAIN + COVERED_BY_EVALUATION, 8),
+], ids=["train", "evaluation"])
+def test_report_opens_offline_in_chromium(reports, which, covered, min_images, tmp_path):
+    _require_chromium()
+    from mmrisk.report import TRIPOD_AI_ITEMS
+
+    assert [it.item for it in TRIPOD_AI_ITEMS] == ITEMS
+    shot = tmp_path / f"report_{which}_page1.png"
+    seen = _open(reports[which], shot)
+    assert seen["attempts"] == ["https://example.org/x"]  # nothing but the probe
+    assert seen["errors"] == []
+    assert seen["images"] >= min_images and seen["broken"] == []
+    assert seen["svgs"] >= 1 and seen["empty_svgs"] == []
+    _check_checklist(seen["checklist"], covered)
+    pdf = seen["pdf"]
     assert pdf.startswith(b"%PDF-") and len(pdf) > 50_000
+    assert len(re.findall(rb"/Type\s*/Page\b", pdf)) >= 5  # pages of a long report
     assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and shot.stat().st_size > 10_000
-    (tmp_path / "report.pdf").write_bytes(pdf)
+    (tmp_path / f"report_{which}.pdf").write_bytes(pdf)
     _keep(shot)
