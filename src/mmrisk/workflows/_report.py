@@ -762,6 +762,51 @@ def _model_spec(runs: _Runs, loaded: LoadedModel, config: ExperimentConfig | Non
     return spec
 
 
+def _version_evaluations(runs: _Runs, experiment_ids: list[str], name: str, version: str,
+                         fingerprint: str | None = None) -> list:
+    """Evaluation runs of one registered version, latest first (optionally on one data set)."""
+    query = (f"tags.`{RUN_TYPE_TAG}` = 'evaluation' and tags.registered_model = '{name}' "
+             f"and tags.model_version = '{version}'")
+    if fingerprint:
+        query += f" and tags.data_fingerprint = '{fingerprint}'"
+    try:
+        return runs.client.search_runs(experiment_ids, query,
+                                       order_by=["attributes.start_time DESC"])
+    except MlflowException:
+        return []
+
+
+def _updated_performance(runs: _Runs, name: str, mv: Any, parent: str
+                         ) -> tuple[pd.DataFrame | None, str]:
+    """``ext_`` metrics of the latest evaluation of an updated version, beside those of its
+    parent version on the same data when it was evaluated there; and a sentence saying which."""
+    experiments = list(dict.fromkeys([runs.parent.info.experiment_id] + (
+        [runs.client.get_run(mv.run_id).info.experiment_id] if mv.run_id else [])))
+    own = _version_evaluations(runs, experiments, name, str(mv.version))
+    table = runs.csv(own[0].info.run_id, "metrics.csv") if own else None
+    if table is None or not len(table):
+        return None, (" Its performance is not reported: evaluate it with `mmrisk evaluate "
+                      f"--model models:/{name}/{mv.version}`.")
+    ev = own[0]
+    fp = ev.data.tags.get("data_fingerprint")
+    apparent = ev.data.tags.get("apparent_calibration") == "true"
+    label = f"version {mv.version} (updated)"
+    parts = [table.assign(model=label)]
+    before = _version_evaluations(runs, experiments, name, parent, fp)
+    base = runs.csv(before[0].info.run_id, "metrics.csv") if before else None
+    if base is not None and len(base):
+        parts.insert(0, base.assign(model=f"version {parent} (before updating)"))
+    text = (f" Performance from evaluation run {ev.info.run_id} on data with fingerprint {fp} "
+            f"({ev.data.params.get('n_patients', '?')} patients, "
+            f"{ev.data.params.get('n_events', '?')} events)"
+            + (f", beside version {parent} evaluated on the same data" if len(parts) > 1
+               else "")
+            + ("; the update was fitted on these patients, so its calibration there is "
+               "apparent, not validated." if apparent else "."))
+    perf = pd.concat(parts, ignore_index=True)[["model", "metric", "value", "lo", "hi"]]
+    return perf, text
+
+
 def _recalibrations(runs: _Runs) -> list[Recalibration]:
     name = runs.registered.get("name")
     if not name:
@@ -778,13 +823,15 @@ def _recalibrations(runs: _Runs) -> list[Recalibration]:
         params = runs.client.get_run(mv.run_id).data.params if mv.run_id else {}
         fitted = ", ".join(f"{k.removeprefix('recal.')} = {v}" for k, v in sorted(
             params.items()) if k.startswith("recal."))
+        perf, perf_text = _updated_performance(runs, name, mv, parent)
         out.append(Recalibration(
             version=f"{name} version {mv.version}",
             method=mv.tags.get("recalibration_method", "unknown"),
             parent=f"version {parent}",
             description=(f"Re-estimated on data with fingerprint "
                          f"{mv.tags.get('data_fingerprint', 'unknown')}"
-                         + (f": {fitted}." if fitted else "."))))
+                         + (f": {fitted}." if fitted else ".") + perf_text),
+            performance=perf))
     return out
 
 
