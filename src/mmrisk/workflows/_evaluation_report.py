@@ -22,16 +22,13 @@ import json
 import logging
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mmrisk.cohort import table1
 from mmrisk.predict import training_profile
-
-if TYPE_CHECKING:
-    from mmrisk.workflows._evaluate import EvaluationCohort
 
 __all__ = ["cohort_facts", "log_evaluation_report", "write_cohort_summaries"]
 
@@ -84,8 +81,7 @@ def cohort_facts(table: pd.DataFrame, y: np.ndarray, *, registry: bool) -> dict[
     }
 
 
-def write_cohort_summaries(out_dir: str | Path, ev: EvaluationCohort, *, registry: bool
-                           ) -> list[Path]:
+def write_cohort_summaries(out_dir: str | Path, ev: Any, *, registry: bool) -> list[Path]:
     """Write ``table1.csv``, ``profile.json`` and ``cohort.json`` of an evaluation cohort.
 
     Also removes a ``report.html`` left in ``out_dir`` by an earlier evaluation, so that the
@@ -96,7 +92,8 @@ def write_cohort_summaries(out_dir: str | Path, ev: EvaluationCohort, *, registr
     out_dir : str or path-like
         The evaluation's output folder (it exists).
     ev : EvaluationCohort
-        The evaluated cohort (:func:`mmrisk.workflows.evaluation_cohort`).
+        The evaluated cohort (:func:`mmrisk.workflows.evaluation_cohort`; not imported here:
+        :mod:`mmrisk.workflows._evaluate` imports this module).
     registry : bool
         Whether it was built from a registry extract (a flat table has no centres or years).
 
