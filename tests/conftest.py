@@ -10,6 +10,6 @@ for sub in ("registry", "support"):
 import os  # noqa: E402
 
 from cr_job import cr_job  # noqa: E402, F401  (competing risks, issue 17)
-from trained_job import trained_job  # noqa: E402, F401
+from trained_job import evaluated_job, trained_job  # noqa: E402, F401
 
 os.environ.setdefault("MMRISK_N_JOBS", "1")

@@ -47,3 +47,21 @@ def trained_job(tmp_path_factory) -> dict:
             "registered": f"models:/{result.registered['name']}@{result.registered['alias']}",
             "runs": {k: f"runs:/{v}/model" for k, v in result.child_run_ids.items()},
             "result": result}
+
+
+@pytest.fixture(scope="session")
+def evaluated_job(trained_job, tmp_path_factory) -> dict:
+    """The champion of :func:`trained_job` evaluated once on a new extract (another seed).
+
+    Keys: ``extract`` (the evaluation extract), ``out`` (the evaluation's output folder),
+    ``run_id`` (the evaluation run), ``result`` (the
+    :class:`~mmrisk.workflows.EvaluationResult`).
+    """
+    from mmrisk.workflows import evaluate
+
+    root = tmp_path_factory.mktemp("evaluated-job")
+    simulate_registry(root / "extract", n=300, seed=23)
+    res = evaluate(trained_job["registered"], root / "extract", root / "out", n_bootstrap=5,
+                   tracking_uri=trained_job["tracking_uri"])
+    return {"extract": root / "extract", "out": root / "out", "run_id": res.run_id,
+            "result": res}

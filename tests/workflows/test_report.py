@@ -26,10 +26,10 @@ from mmrisk.cohort import build_cohort
 from mmrisk.config import CohortSpec
 from mmrisk.exceptions import MMRiskError, ReportDataError
 from mmrisk.models import split_model
-from mmrisk.registry import read_extract, simulate_registry
+from mmrisk.registry import read_extract
 from mmrisk.report import ReportCohort, ReportData, render_tripod_report
 from mmrisk.tracking import load_model
-from mmrisk.workflows import evaluate, report_data, write_report
+from mmrisk.workflows import report_data, write_report
 
 runner = CliRunner()
 # TRIPOD+AI (Collins et al., BMJ 2024;385:e078378): the numbered items and sub-items.
@@ -39,13 +39,9 @@ ITEMS = ("1 2 3a 3b 3c 4 5a 5b 6a 6b 6c 7 8a 8b 8c 9a 9b 9c 10 11 12a 12b 12c 12
 
 
 @pytest.fixture(scope="module")
-def evaluation(trained_job, tmp_path_factory):
-    """The champion evaluated on a new synthetic extract (another seed)."""
-    root = tmp_path_factory.mktemp("report-eval")
-    simulate_registry(root / "extract", n=300, seed=23)
-    res = evaluate(trained_job["registered"], root / "extract", root / "out", n_bootstrap=5,
-                   tracking_uri=trained_job["tracking_uri"])
-    return {"extract": root / "extract", "run_id": res.run_id, "result": res}
+def evaluation(evaluated_job):
+    """The champion evaluated on a new synthetic extract (another seed): the shared one."""
+    return evaluated_job
 
 
 @pytest.fixture(scope="module")

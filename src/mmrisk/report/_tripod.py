@@ -192,6 +192,8 @@ def _table1_side_by_side(cohorts: list[ReportCohort]) -> _Table | None:
     if not parts:
         return None
     keys: list[tuple[str, str]] = []
+    # A CSV read back gives NaN for the empty level of the "n" row: show it empty.
+    parts = [(label, t.assign(level=t["level"].fillna(""))) for label, t in parts]
     for _, t in parts:
         for k in zip(t["variable"].astype(str), t["level"].astype(str), strict=True):
             if k not in keys:

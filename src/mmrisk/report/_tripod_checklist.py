@@ -227,6 +227,8 @@ def _remainder(item: TripodItem, flags: dict[str, bool], data: ReportData) -> st
         return None
     if item.item == "20a" and not any(c.events is not None for c in data.cohorts):
         return "participants with and without the outcome; follow-up"
+    if item.item == "24" and not any(_nonempty(r.performance) for r in data.recalibrations):
+        return "performance of the updated model"
     return item.remainder
 
 

@@ -291,7 +291,8 @@ class Recalibration:
         The updated parameters in words (e.g. "calibration slope 0.82 applied to the linear
         predictor").
     performance : pandas.DataFrame, optional
-        Its performance (``metric``, ``value``, ``lo``, ``hi``).
+        Its performance (``metric``, ``value``, ``lo``, ``hi``; with ``model``, one column per
+        model, e.g. the version before updating beside the update on the same data).
     """
 
     version: str

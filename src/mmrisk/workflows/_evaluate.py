@@ -12,7 +12,10 @@ with their reason, never dropped silently. Outputs, in one folder and in an MLfl
 - ``subgroups.csv`` (C-index and O/E by sex, age band, R-ISS, centre, transplant era);
 - ``exclusions.csv`` (why rows were not evaluated, counts only); ``evaluation.json``;
 - ``figures/``: calibration at each horizon with the smoothed curve and its band, KM by the
-  model's risk groups (training cut-points), decision curves.
+  model's risk groups (training cut-points), decision curves;
+- for the TRIPOD+AI report (:mod:`mmrisk.workflows._evaluation_report`): ``table1.csv``,
+  ``profile.json`` and ``cohort.json`` (summaries of the evaluated cohort) and, with the run
+  logged, ``report.html`` (the model's development run and this evaluation).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from mmrisk.predict import check_rows, risk_groups
 from mmrisk.progress import Progress, report
 from mmrisk.registry import read_extract
 from mmrisk.report import km_figure, plot_calibration_band, plot_decision_curves
+from mmrisk.workflows._evaluation_report import log_evaluation_report, write_cohort_summaries
 from mmrisk.workflows._input import _is_extract
 from mmrisk.workflows._runfacts import available_subgroups
 
@@ -273,7 +277,8 @@ def evaluate(model: Any, data_path: str | Path, out_dir: str | Path, *,
     tracking_uri : str, optional
         The store the model URI resolves against and the run is logged to.
     log_run : bool, default=True
-        Log the evaluation run to MLflow.
+        Log the evaluation run to MLflow, with its TRIPOD+AI ``report.html`` (also written to
+        ``out_dir``).
     progress : callable, optional
         ``progress(stage, done, total)``.
 
@@ -322,9 +327,13 @@ def evaluate(model: Any, data_path: str | Path, out_dir: str | Path, *,
     facts["centre_heterogeneity"] = het
     figs = _figures(ev, pred, horizons, dc, loaded.meta["cutpoints"], n_bootstrap, seed)
     files = _write(Path(out_dir), metrics, dc, subs, ev.exclusions, facts, figs)
+    files += write_cohort_summaries(out_dir, ev, registry=_is_extract(Path(data_path)))
     result = EvaluationResult(metrics, dc, subs, het, facts, files)
     if log_run and source.get("experiment_id"):
         result.run_id = _log_run(result, source, Path(out_dir), tracking_uri)
+        html = log_evaluation_report(result.run_id, out_dir, tracking_uri=tracking_uri)
+        if html is not None:
+            result.files.append(html)
     report(progress, "evaluate", 4, 4)
     return result
 

@@ -136,6 +136,14 @@ _SCHEMES = {
     "by_site": "leave-one-centre-out cross-validation",
     "predefined": "a predefined train/test split (the split column of the data)",
 }
+#: Source of an evaluation cohort by its cohort.json ``registry`` flag (None: not recorded).
+_EVALUATION_SOURCES = {
+    True: "A registry extract in the mmrisk registry data contract; the cohort was rebuilt from "
+          "it at the model's own landmark and endpoint.",
+    False: "A flat analysis table with the model's input, time and event columns.",
+    None: "The cohort of a new registry extract or table, rebuilt at the model's own landmark "
+          "and endpoint.",
+}
 #: Thresholds of the decision-curve table (all are in the figure).
 _DC_THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
 _FIGURE_TITLES = {
@@ -646,15 +654,20 @@ def _evaluation(runs: _Runs, run_id: str, i: int) -> dict:
             + [{"step": "included", "reason": "evaluated", "n": int(n)}])
     het = facts.get("centre_heterogeneity") or {}
     profile = runs.file(run_id, "profile.json")
+    about_path = runs.file(run_id, "cohort.json")  # written by evaluate since the report
+    about = json.loads(about_path.read_text(encoding="utf-8")) if about_path else {}
+    centres = about.get("n_centres") or het.get("n_centres")
     cohort = ReportCohort(
-        label=label, role="evaluation",
-        source="The cohort of a new registry extract or table, rebuilt at the model's own "
-               "landmark and endpoint.",
-        n_centres=int(het["n_centres"]) if het.get("n_centres") else None,
+        label=label, role="evaluation", source=_EVALUATION_SOURCES[about.get("registry")],
+        setting=("Transplant centres contributing to the registry" if about.get("registry")
+                 else None),
+        n_centres=int(centres) if centres else None,
+        accrual_start=about.get("accrual_start"), accrual_end=about.get("accrual_end"),
         eligibility=["As the development cohort (the same cohort specification)."]
         + ([f"Excluded: {r}." for r in flow.loc[flow["step"] == "excluded", "reason"]]
            if flow is not None else []),
-        flow=flow, n=n, events=events, table1=runs.csv(run_id, "table1.csv"),
+        flow=flow, n=n, events=events, median_followup=about.get("median_followup_months"),
+        table1=runs.csv(run_id, "table1.csv"),
         profile=json.loads(profile.read_text(encoding="utf-8")) if profile else None)
     return {"run": run, "label": label, "facts": facts, "cohort": cohort,
             "metrics": runs.csv(run_id, "metrics.csv"),
@@ -749,6 +762,51 @@ def _model_spec(runs: _Runs, loaded: LoadedModel, config: ExperimentConfig | Non
     return spec
 
 
+def _version_evaluations(runs: _Runs, experiment_ids: list[str], name: str, version: str,
+                         fingerprint: str | None = None) -> list:
+    """Evaluation runs of one registered version, latest first (optionally on one data set)."""
+    query = (f"tags.`{RUN_TYPE_TAG}` = 'evaluation' and tags.registered_model = '{name}' "
+             f"and tags.model_version = '{version}'")
+    if fingerprint:
+        query += f" and tags.data_fingerprint = '{fingerprint}'"
+    try:
+        return runs.client.search_runs(experiment_ids, query,
+                                       order_by=["attributes.start_time DESC"])
+    except MlflowException:
+        return []
+
+
+def _updated_performance(runs: _Runs, name: str, mv: Any, parent: str
+                         ) -> tuple[pd.DataFrame | None, str]:
+    """``ext_`` metrics of the latest evaluation of an updated version, beside those of its
+    parent version on the same data when it was evaluated there; and a sentence saying which."""
+    experiments = list(dict.fromkeys([runs.parent.info.experiment_id] + (
+        [runs.client.get_run(mv.run_id).info.experiment_id] if mv.run_id else [])))
+    own = _version_evaluations(runs, experiments, name, str(mv.version))
+    table = runs.csv(own[0].info.run_id, "metrics.csv") if own else None
+    if table is None or not len(table):
+        return None, (" Its performance is not reported: evaluate it with `mmrisk evaluate "
+                      f"--model models:/{name}/{mv.version}`.")
+    ev = own[0]
+    fp = ev.data.tags.get("data_fingerprint")
+    apparent = ev.data.tags.get("apparent_calibration") == "true"
+    label = f"version {mv.version} (updated)"
+    parts = [table.assign(model=label)]
+    before = _version_evaluations(runs, experiments, name, parent, fp)
+    base = runs.csv(before[0].info.run_id, "metrics.csv") if before else None
+    if base is not None and len(base):
+        parts.insert(0, base.assign(model=f"version {parent} (before updating)"))
+    text = (f" Performance from evaluation run {ev.info.run_id} on data with fingerprint {fp} "
+            f"({ev.data.params.get('n_patients', '?')} patients, "
+            f"{ev.data.params.get('n_events', '?')} events)"
+            + (f", beside version {parent} evaluated on the same data" if len(parts) > 1
+               else "")
+            + ("; the update was fitted on these patients, so its calibration there is "
+               "apparent, not validated." if apparent else "."))
+    perf = pd.concat(parts, ignore_index=True)[["model", "metric", "value", "lo", "hi"]]
+    return perf, text
+
+
 def _recalibrations(runs: _Runs) -> list[Recalibration]:
     name = runs.registered.get("name")
     if not name:
@@ -765,13 +823,15 @@ def _recalibrations(runs: _Runs) -> list[Recalibration]:
         params = runs.client.get_run(mv.run_id).data.params if mv.run_id else {}
         fitted = ", ".join(f"{k.removeprefix('recal.')} = {v}" for k, v in sorted(
             params.items()) if k.startswith("recal."))
+        perf, perf_text = _updated_performance(runs, name, mv, parent)
         out.append(Recalibration(
             version=f"{name} version {mv.version}",
             method=mv.tags.get("recalibration_method", "unknown"),
             parent=f"version {parent}",
             description=(f"Re-estimated on data with fingerprint "
                          f"{mv.tags.get('data_fingerprint', 'unknown')}"
-                         + (f": {fitted}." if fitted else "."))))
+                         + (f": {fitted}." if fitted else ".") + perf_text),
+            performance=perf))
     return out
 
 
