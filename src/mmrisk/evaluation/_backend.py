@@ -128,6 +128,15 @@ class _Task:
     inner: int = -1
     params: Mapping[str, Any] | None = None
 
+    @property
+    def description(self) -> str:
+        """What a cluster UI shows for the task (no data, no identifiers)."""
+        where = f"outer split {self.split}"
+        if self.kind == "score":
+            return (f"mmrisk: score {self.name} candidate {self.candidate} on {where}, "
+                    f"inner fold {self.inner}")
+        return f"mmrisk: {self.kind} {self.name} on {where}"
+
 
 def _unrolled(model: Any) -> bool:
     """Grid searches whose selection this module reproduces."""
