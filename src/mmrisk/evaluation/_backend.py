@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import traceback
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 from scipy.stats import rankdata
@@ -35,8 +36,7 @@ from sklearn.model_selection import GridSearchCV, ParameterGrid, check_cv
 __all__ = ["FitBackend", "InProcessBackend"]
 
 
-@runtime_checkable
-class FitBackend(Protocol):
+class FitBackend(ABC):
     """Where the fits of :func:`mmrisk.evaluation.cross_validate` run.
 
     Implementations send ``shared`` once to each worker, run ``fn(shared, task)`` for every
@@ -45,9 +45,19 @@ class FitBackend(Protocol):
     same mmrisk version). ``fn`` never raises for a failing fit: it returns the error, and
     ``cross_validate`` raises it on the caller's side. When the caller stops iterating
     (``close()`` on the generator, e.g. after a failure), the implementation should cancel the
-    tasks still running.
+    tasks still running. Tasks have a ``description`` (text without data) for a cluster's UI.
+
+    Any class with a ``map_unordered`` method counts as a back-end (``isinstance`` checks the
+    method, as for the ``collections.abc`` classes); subclassing is optional.
     """
 
+    @classmethod
+    def __subclasshook__(cls, other: type) -> bool:
+        if cls is FitBackend:
+            return callable(getattr(other, "map_unordered", None)) or NotImplemented
+        return NotImplemented
+
+    @abstractmethod
     def map_unordered(
         self, fn: Callable[[Any, Any], Any], shared: Any, tasks: Sequence[Any]
     ) -> Iterator[Any]:
@@ -67,10 +77,9 @@ class FitBackend(Protocol):
         iterator
             One result per task, in any order.
         """
-        ...  # pragma: no cover - protocol
 
 
-class InProcessBackend:
+class InProcessBackend(FitBackend):
     """The reference back-end: every task in this process, one after the other, in order.
 
     What a cluster back-end must reproduce; also useful to debug a back-end problem.
@@ -113,6 +122,7 @@ class _Shared:
     labels: list[str]
     times: np.ndarray
     own_time: np.ndarray
+    fit_predict: Callable[..., Any]  # mmrisk.evaluation._cv._fit_predict (by reference)
 
 
 @dataclass(frozen=True)
@@ -149,11 +159,13 @@ def _inner_splits(search: GridSearchCV, X: Any, y: Any) -> list[tuple[np.ndarray
     return list(cv.split(X, y))
 
 
-def _fit_predict(shared: _Shared, task: _Task, model: Any):
-    from mmrisk.evaluation._cv import _fit_predict as fit_predict
+class _WorkerTraceback(Exception):
+    """Where a fit failed in a worker: the cause of the error raised again by the caller."""
 
+
+def _fit_predict(shared: _Shared, task: _Task, model: Any):
     train, test = shared.train[task.split], shared.test[task.split]
-    return fit_predict(task.name, model, shared.X.iloc[train], shared.y[train],
+    return shared.fit_predict(task.name, model, shared.X.iloc[train], shared.y[train],
                        shared.X.iloc[test], shared.times, shared.own_time[test],
                        shared.labels[task.split])
 
@@ -199,8 +211,6 @@ def _run_task(shared: _Shared, task: _Task) -> tuple[int, _Task, Any, Any]:
 def _ordered(results: Iterator[Any], n_tasks: int) -> Iterator[tuple[_Task, Any]]:
     """(task, value) as results arrive; the error of the first failing task in task order is
     raised once every task before it has finished (as in a serial run)."""
-    from mmrisk.evaluation._cv import _WorkerTraceback
-
     finished = np.zeros(n_tasks, dtype=bool)
     failure = None
     try:
@@ -261,16 +271,19 @@ def _first_wave(shared: _Shared) -> tuple[list[_Task], dict[tuple[int, str], np.
 
 
 def _backend_fits(
-    backend: FitBackend, models: Mapping[str, Any], X: Any, y: Any, splits: Sequence[Any],
-    times: np.ndarray, own_time: np.ndarray, grid_tick: Callable[[], None] | None = None,
+    backend: FitBackend, fit_predict: Callable[..., Any], models: Mapping[str, Any], X: Any,
+    y: Any, splits: Sequence[Any], times: np.ndarray, own_time: np.ndarray,
+    grid_tick: Callable[[], None] | None = None,
 ) -> Iterable[tuple[tuple[int, str], Any]]:
     """((split index, model name), (risk, surv, own)) of every split x model, via ``backend``.
 
-    Two waves: the plain fits and every grid point, then the refits of the chosen candidates.
+    ``fit_predict(name, model, X_train, y_train, X_test, times, own_times, label)`` fits and
+    predicts one task (the local engine's function). Two waves: the plain fits and every grid
+    point, then the refits of the chosen candidates.
     """
     shared = _Shared(dict(models), X, y, [np.asarray(s.train_idx) for s in splits],
                      [np.asarray(s.test_idx) for s in splits],
-                     [s.label or str(s) for s in splits], times, own_time)
+                     [s.label or str(s) for s in splits], times, own_time, fit_predict)
     tasks, tables = _first_wave(shared)
     errors: dict[tuple[int, str], list] = {key: [] for key in tables}
     results = backend.map_unordered(_run_task, shared, tasks)

@@ -17,7 +17,12 @@ import pandas as pd
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import clone
 
-from mmrisk.evaluation._backend import FitBackend, _backend_fits, _n_grid_points
+from mmrisk.evaluation._backend import (
+    FitBackend,
+    _backend_fits,
+    _n_grid_points,
+    _WorkerTraceback,
+)
 from mmrisk.evaluation._bootstrap import (
     Predictions,
     _bootstrap_counts,
@@ -235,10 +240,6 @@ def _fit_tasks(models, X, y, splits, times, time_of_row):
             yield (i, name), args
 
 
-class _WorkerTraceback(Exception):
-    """Where a fit failed in a worker process: the cause of the error raised again here."""
-
-
 def _fit_in_worker(order, key, *args):
     """Run one task in a worker; a failure is returned (with its traceback), not raised."""
     try:
@@ -289,7 +290,7 @@ def _collect_oof(models, X, y, splits, repeats, pos, horizons, grid, tick, n_job
     m = int((pos >= 0).sum())
     oof = {name: {r: _OOF.empty(m, horizons.size, grid.size) for r in repeats} for name in models}
     if backend is not None:
-        fits = _backend_fits(backend, models, X, y, splits, times, time, grid_tick)
+        fits = _backend_fits(backend, _fit_predict, models, X, y, splits, times, time, grid_tick)
     else:
         tasks = _fit_tasks(models, X, y, splits, times, time)
         fits = _run_fits(tasks, len(splits) * len(models), n_jobs)

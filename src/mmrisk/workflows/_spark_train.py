@@ -33,12 +33,11 @@ from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from mmrisk.evaluation import FitBackend
 from mmrisk.exceptions import MMRiskError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pyspark import SparkContext
-
-    from mmrisk.evaluation import FitBackend
 
 __all__ = ["ENGINES", "SparkFitBackend", "check_engine", "check_master", "fit_backend",
            "spark_fit_backend"]
@@ -122,7 +121,7 @@ def _summary(exc: BaseException) -> str:
     return first
 
 
-class SparkFitBackend:
+class SparkFitBackend(FitBackend):
     """Run ``cross_validate``'s fits as Spark tasks (a :class:`mmrisk.evaluation.FitBackend`).
 
     Parameters
