@@ -95,9 +95,9 @@ def test_spark_engine_gives_the_local_engines_results(tiny, spark, monkeypatch):
         inputs.append((args, kwargs, real_cv(*args, **kwargs)))
         raise _Stop
 
-    def spy_job(self, fn, broadcast, task, group):
+    def spy_job(self, fn, broadcast, task, group, stopped):
         jobs.append((group, task.description))
-        return real_job(self, fn, broadcast, task, group)
+        return real_job(self, fn, broadcast, task, group, stopped)
 
     monkeypatch.setattr(_train, "cross_validate", spy_cv)
     monkeypatch.setattr(SparkFitBackend, "_job", spy_job)

@@ -166,8 +166,8 @@ class _WorkerTraceback(Exception):
 def _fit_predict(shared: _Shared, task: _Task, model: Any):
     train, test = shared.train[task.split], shared.test[task.split]
     return shared.fit_predict(task.name, model, shared.X.iloc[train], shared.y[train],
-                       shared.X.iloc[test], shared.times, shared.own_time[test],
-                       shared.labels[task.split])
+                              shared.X.iloc[test], shared.times, shared.own_time[test],
+                              shared.labels[task.split])
 
 
 def _score(shared: _Shared, task: _Task) -> tuple[float, str | None]:

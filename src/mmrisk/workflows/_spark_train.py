@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -150,7 +151,10 @@ class SparkFitBackend(FitBackend):
                               f"{self.max_concurrent_jobs!r}.")
         return max(1, min(limit, n_tasks))
 
-    def _job(self, fn: Callable[[Any, Any], Any], broadcast: Any, task: Any, group: str) -> Any:
+    def _job(self, fn: Callable[[Any, Any], Any], broadcast: Any, task: Any, group: str,
+             stopped: threading.Event) -> Any:
+        if stopped.is_set():  # the run stopped before this job was submitted
+            return None
         sc = self.spark_context
         sc.setJobGroup(group, str(getattr(task, "description", "mmrisk fit")),
                        interruptOnCancel=True)
@@ -187,11 +191,14 @@ class SparkFitBackend(FitBackend):
         broadcast = sc.broadcast(shared)
         group = f"mmrisk-train-{uuid.uuid4().hex[:12]}"
         pool = ThreadPoolExecutor(self._workers(len(tasks)), thread_name_prefix="mmrisk-spark")
+        stopped = threading.Event()
         try:
-            futures = [pool.submit(self._job, fn, broadcast, task, group) for task in tasks]
+            futures = [pool.submit(self._job, fn, broadcast, task, group, stopped)
+                       for task in tasks]
             for future in as_completed(futures):
                 yield future.result()
         finally:
+            stopped.set()
             sc.cancelJobGroup(group)
             pool.shutdown(wait=True, cancel_futures=True)
             broadcast.destroy()
@@ -223,7 +230,7 @@ def spark_fit_backend(master: str | None = None, *, max_concurrent_jobs: int | N
     _require_pyspark()
     from pyspark import SparkContext
 
-    existing = SparkContext._active_spark_context
+    existing = SparkContext._active_spark_context  # what getActiveSession reads, any thread
     settings = {"spark.ui.showConsoleProgress": "false", **(conf or {})}
     spark = get_spark(master, app_name="mmrisk-train", conf=settings)
     sc = spark.sparkContext
