@@ -265,8 +265,8 @@ def check_engine(engine: str, master: str | None = None,
     Raises
     ------
     MMRiskError
-        An unknown engine, a master with the local engine, a bad master, or the Spark engine
-        for a competing-risks config.
+        An unknown engine, a master with the local engine, a bad master, pyspark not
+        installed, or the Spark engine for a competing-risks config.
     """
     if engine not in ENGINES:
         raise MMRiskError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}.")
@@ -277,6 +277,9 @@ def check_engine(engine: str, master: str | None = None,
     if competing:
         raise MMRiskError("--engine spark trains single-outcome configs; this config has "
                           "'competing:' (progression vs death), which the local engine trains.")
+    from mmrisk.workflows._spark import _require_pyspark
+
+    _require_pyspark()
     return engine, check_master(master)
 
 
