@@ -282,6 +282,37 @@ def _run_fits(tasks, n_tasks: int, n_jobs: int | None):
             raise exc from _WorkerTraceback(text)
 
 
+def _replicate_in_worker(data, counts):
+    """:func:`_replicate_values` in a worker; its warnings are returned, not printed there."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vals = _replicate_values(data, counts)
+    return vals, [(str(w.message), w.category) for w in caught]
+
+
+def _bootstrap_all(prepared, counts, n_tasks: int, tick, n_jobs: int | None) -> list:
+    """Metric values of every replicate, for each prepared (model, repeat), in order.
+
+    With more than one worker the (model, repeat) units run in joblib processes (the counts
+    matrix is shared read-only); the values are the same as in one process.
+    """
+    workers = min(effective_n_jobs(n_jobs), n_tasks)
+    if workers <= 1:
+        return [_replicate_values(data, counts, tick) for data in prepared]
+    chunks = _n_chunks(counts.shape[0])
+    out = []
+    for vals, caught in Parallel(n_jobs=workers, return_as="generator")(
+        delayed(_replicate_in_worker)(data, counts) for data in prepared
+    ):
+        for message, category in caught:  # the worker's warnings, raised here as in one process
+            warnings.warn(message, category, stacklevel=2)
+        out.append(vals)
+        for _ in range(chunks):
+            if tick is not None:
+                tick()
+    return out
+
+
 def _collect_oof(models, X, y, splits, repeats, pos, horizons, grid, tick, n_jobs=None,
                  backend=None, grid_tick=None):
     """OOF predictions: {model: {repeat: _OOF}}."""
@@ -393,7 +424,8 @@ def cross_validate(
         identical either way: every fit is a ``clone`` of the given model (fixed seeds) on the
         same rows. Each worker receives one fold's rows at a time, not the whole ``X``;
         joblib limits the threads of OpenMP/BLAS libraries in a worker to its share of the
-        cores (XGBoost's default thread count follows it). Ignored with a ``backend``.
+        cores (XGBoost's default thread count follows it). With a ``backend`` the fits run
+        there and ``n_jobs`` only parallelises the bootstrap.
     backend : FitBackend, optional
         Run the fits elsewhere, e.g. on Spark (``mmrisk.workflows.spark_fit_backend``): the
         cohort, models and splits are sent once per worker and each split x model fit is a
@@ -432,15 +464,22 @@ def cross_validate(
     metric_tick = _ticker(
         progress, "metrics", len(models) * len(repeats) * _n_chunks(int(n_bootstrap))
     )
+    keys = [(name, r) for name in models for r in repeats]
+    prepared = (
+        _prepare_predictions(
+            y_ipcw[r], y_eval,
+            Predictions(oof[name][r].risk, oof[name][r].surv_h, oof[name][r].surv_own, grid,
+                        oof[name][r].surv_ibs),
+            horizons,
+        )
+        for name, r in keys
+    )
+    replicates = dict(zip(keys, _bootstrap_all(prepared, counts, len(keys), metric_tick, n_jobs),
+                          strict=True))
     values, per_repeat = {}, []
     for name in models:
-        by_repeat = []
-        for r in repeats:
-            o = oof[name][r]
-            pred = Predictions(o.risk, o.surv_h, o.surv_own, grid, o.surv_ibs)
-            data = _prepare_predictions(y_ipcw[r], y_eval, pred, horizons)
-            vals = _replicate_values(data, counts, metric_tick)
-            by_repeat.append(vals)
+        by_repeat = [replicates[name, r] for r in repeats]
+        for r, vals in zip(repeats, by_repeat, strict=True):
             per_repeat.append(
                 pd.DataFrame({"model": name, "repeat": r, "metric": names, "value": vals[0]})
             )
