@@ -216,6 +216,10 @@ class ValidationSpec(_Strict):
         Processes that fit fold x model tasks in parallel (-1: all cores, 1: serial); the
         results are identical either way. The environment variable ``MMRISK_N_JOBS`` overrides
         it (e.g. ``1`` under a test runner that is already parallel).
+    engine : {"local", "spark"}, default="local"
+        Where the fold x model fits (and the grid points of nested CV) run: ``local`` worker
+        processes (``n_jobs``) or Spark tasks (``mmrisk train --engine spark --master URL``
+        wins over it); the results are the same.
     """
 
     scheme: Literal["kfold", "temporal", "by_site", "predefined"] = "kfold"
@@ -225,6 +229,7 @@ class ValidationSpec(_Strict):
     n_bootstrap: int = Field(200, ge=0, le=10_000)
     inner_cv: int = Field(3, ge=2, le=10)
     n_jobs: int = Field(-1, ge=-1)
+    engine: Literal["local", "spark"] = "local"
 
     @field_validator("n_jobs")
     @classmethod

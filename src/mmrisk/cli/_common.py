@@ -33,7 +33,8 @@ DATA_HELP = ("A registry extract (folder or workbook: the cohort is built at the
              "landmark) or a flat table (.csv, .parquet, .xlsx) with the model's input columns.")
 
 #: Bar labels of the library's progress stages (:mod:`mmrisk.progress`).
-STAGE_LABELS = {"fit": "Fitting models on folds", "metrics": "Bootstrap intervals",
+STAGE_LABELS = {"fit": "Fitting models on folds", "tune": "Tuning hyperparameters (grid points)",
+                "metrics": "Bootstrap intervals",
                 "log": "Logging runs to MLflow", "score": "Scoring rows",
                 "simulate": "Simulating registry", "explain": "Explaining rows",
                 "evaluate": "Evaluating"}

@@ -13,6 +13,11 @@ from mmrisk.cli._common import STORE_HELP, df_table, err, fail, interrupted, out
 from mmrisk.exceptions import MMRiskError
 
 
+class TrainEngine(StrEnum):
+    local = "local"
+    spark = "spark"
+
+
 def train(
     config: Annotated[Path, typer.Option("--config", help="Experiment config (YAML), e.g. "
                                          "configs/default.yaml.")] = Path("configs/default.yaml"),
@@ -21,6 +26,12 @@ def train(
         "(default sqlite:///mlruns/mlflow.db).")] = None,
     experiment: Annotated[str | None, typer.Option(
         "--experiment", help="MLflow experiment name (default: the config's).")] = None,
+    engine: Annotated[TrainEngine | None, typer.Option(
+        "--engine", help="Where the fold x model fits run: local processes or Spark tasks "
+        "(default: the config's validation.engine, else local); same results.")] = None,
+    master: Annotated[str | None, typer.Option(
+        "--master", help="Spark master of --engine spark: local[2], spark://host:7077, yarn, "
+        "k8s://… (default: spark-submit's, else local[*]).")] = None,
 ) -> None:
     """The main job: build the cohort, cross-validate every model on the same folds, log to MLflow.
 
@@ -34,7 +45,8 @@ def train(
     try:
         cfg = load_config(config)
         with progress_bars() as tick:
-            result = run(cfg, tracking_uri=tracking_uri, experiment=experiment, progress=tick)
+            result = run(cfg, tracking_uri=tracking_uri, experiment=experiment, progress=tick,
+                         engine=engine.value if engine else None, master=master)
     except MMRiskError as e:
         fail(str(e))
     except KeyboardInterrupt as e:

@@ -10,6 +10,8 @@
 - :func:`bootstrap_metrics` -- percentile bootstrap intervals and paired differences;
 - :func:`cross_validate` -- fits each model on identical splits and returns a
   :class:`CVResult` (tidy metrics with scope ``cv``/``test``, differences, OOF predictions);
+  its fits run in local processes or on a :class:`FitBackend` (e.g. Spark;
+  :class:`InProcessBackend` is the reference);
 - :func:`survival_sample_size` -- Riley et al. minimum sample size of a survival model
   (:class:`SampleSizeResult`), with :func:`cox_snell_rsquared` and
   :func:`event_rate_and_followup` for the inputs;
@@ -24,6 +26,7 @@
 - :func:`permutation_importance` -- scikit-learn's algorithm with one ``predict`` call.
 """
 
+from mmrisk.evaluation._backend import FitBackend, InProcessBackend
 from mmrisk.evaluation._bootstrap import Predictions, bootstrap_metrics
 from mmrisk.evaluation._calband import calibration_curve_band
 from mmrisk.evaluation._competing import (
@@ -78,6 +81,8 @@ __all__ = [
     "SUBGROUP_COLUMNS",
     "CVResult",
     "CentreHeterogeneity",
+    "FitBackend",
+    "InProcessBackend",
     "MetaAnalysis",
     "Predictions",
     "SCHEMES",

@@ -17,6 +17,12 @@ import pandas as pd
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import clone
 
+from mmrisk.evaluation._backend import (
+    FitBackend,
+    _backend_fits,
+    _n_grid_points,
+    _WorkerTraceback,
+)
 from mmrisk.evaluation._bootstrap import (
     Predictions,
     _bootstrap_counts,
@@ -234,10 +240,6 @@ def _fit_tasks(models, X, y, splits, times, time_of_row):
             yield (i, name), args
 
 
-class _WorkerTraceback(Exception):
-    """Where a fit failed in a worker process: the cause of the error raised again here."""
-
-
 def _fit_in_worker(order, key, *args):
     """Run one task in a worker; a failure is returned (with its traceback), not raised."""
     try:
@@ -311,14 +313,19 @@ def _bootstrap_all(prepared, counts, n_tasks: int, tick, n_jobs: int | None) -> 
     return out
 
 
-def _collect_oof(models, X, y, splits, repeats, pos, horizons, grid, tick, n_jobs=None):
+def _collect_oof(models, X, y, splits, repeats, pos, horizons, grid, tick, n_jobs=None,
+                 backend=None, grid_tick=None):
     """OOF predictions: {model: {repeat: _OOF}}."""
     _, time = _check_outcome(y, "y")
     times = np.concatenate([horizons, grid])
     m = int((pos >= 0).sum())
     oof = {name: {r: _OOF.empty(m, horizons.size, grid.size) for r in repeats} for name in models}
-    tasks = _fit_tasks(models, X, y, splits, times, time)
-    for (i, name), (risk, surv, own) in _run_fits(tasks, len(splits) * len(models), n_jobs):
+    if backend is not None:
+        fits = _backend_fits(backend, _fit_predict, models, X, y, splits, times, time, grid_tick)
+    else:
+        tasks = _fit_tasks(models, X, y, splits, times, time)
+        fits = _run_fits(tasks, len(splits) * len(models), n_jobs)
+    for (i, name), (risk, surv, own) in fits:
         split = splits[i]
         rows = pos[split.test_idx]
         o = oof[name][split.repeat]
@@ -363,6 +370,7 @@ def cross_validate(
     confidence_level: float = 0.95,
     progress: Progress | None = None,
     n_jobs: int | None = None,
+    backend: FitBackend | None = None,
 ) -> CVResult:
     """Fit every model on every split and evaluate the pooled out-of-fold predictions.
 
@@ -406,8 +414,9 @@ def cross_validate(
         Coverage of the intervals.
     progress : callable, optional
         ``progress(stage, done, total)`` with stage ``"fit"`` after each model fit (as fits
-        finish, also when they run in parallel) and ``"metrics"`` after each chunk of bootstrap
-        replicates.
+        finish, also when they run in parallel), ``"tune"`` after each grid point of a
+        hyperparameter search (with a ``backend`` only) and ``"metrics"`` after each chunk of
+        bootstrap replicates.
     n_jobs : int or None, default=None
         Split x model fits run in parallel in this many joblib worker processes (``-1``: one
         per core, what ``mmrisk train`` uses by default; ``None`` or ``1``: one after the other
@@ -415,7 +424,14 @@ def cross_validate(
         identical either way: every fit is a ``clone`` of the given model (fixed seeds) on the
         same rows. Each worker receives one fold's rows at a time, not the whole ``X``;
         joblib limits the threads of OpenMP/BLAS libraries in a worker to its share of the
-        cores (XGBoost's default thread count follows it).
+        cores (XGBoost's default thread count follows it). With a ``backend`` the fits run
+        there and ``n_jobs`` only parallelises the bootstrap.
+    backend : FitBackend, optional
+        Run the fits elsewhere, e.g. on Spark (``mmrisk.workflows.spark_fit_backend``): the
+        cohort, models and splits are sent once per worker and each split x model fit is a
+        task; a hyperparameter grid search (``GridSearchCV``, ``scoring=None``) becomes one
+        task per candidate x inner fold, then one refit task per split, choosing what the
+        search itself chooses. The results equal the local engine's.
 
     Returns
     -------
@@ -423,6 +439,11 @@ def cross_validate(
     """
     horizons = _check_inputs(models, X, y, horizons)
     _check_n_jobs(n_jobs)
+    if backend is not None and not isinstance(backend, FitBackend):
+        raise MetricInputError(
+            f"backend must have a map_unordered(fn, shared, tasks) method; got "
+            f"{type(backend).__name__}."
+        )
     _check_bootstrap_args(n_bootstrap, confidence_level)
     _check_baseline(baseline, list(models))
     scope, repeats, rows = _check_splits(splits, len(y))
@@ -430,7 +451,11 @@ def cross_validate(
     pos[rows] = np.arange(rows.size)
     grid = np.linspace(0.0, horizons.max(), _IBS_POINTS + 1)[1:]
     fit_tick = _ticker(progress, "fit", len(splits) * len(models))
-    oof = _collect_oof(models, X, y, splits, repeats, pos, horizons, grid, fit_tick, n_jobs)
+    grid_tick = None
+    if backend is not None:
+        grid_tick = _ticker(progress, "tune", _n_grid_points(models, X, y, splits))
+    oof = _collect_oof(models, X, y, splits, repeats, pos, horizons, grid, fit_tick, n_jobs,
+                       backend, grid_tick)
 
     y_eval = y[rows]
     y_ipcw = {r: _ipcw_outcome(y, splits, r) for r in repeats}

@@ -1,7 +1,9 @@
 """Workflows: what each ``mmrisk`` command does, as library functions the CLI calls once.
 
 - :func:`write_cohort` -- ``cohort build``: analysis table, flow, Table 1, KM figure.
-- :func:`train` -- ``train``: cohort → models → identical folds → metrics with CIs → MLflow.
+- :func:`train` -- ``train``: cohort → models → identical folds → metrics with CIs → MLflow;
+  its fits run locally or on Spark (:func:`fit_backend`, :func:`spark_fit_backend`,
+  :class:`SparkFitBackend`; :func:`check_engine` checks ``--engine``/``--master``).
 - :func:`score` -- ``score``: one output row per input row, written atomically, with drift;
   :func:`score_table_spark` is the Spark engine (:func:`score_spark`, :func:`spark_score` for
   frames already in memory or in Spark).
@@ -61,6 +63,12 @@ from mmrisk.workflows._spark import (
     spark_score,
     with_row_number,
 )
+from mmrisk.workflows._spark_train import (
+    SparkFitBackend,
+    check_engine,
+    fit_backend,
+    spark_fit_backend,
+)
 from mmrisk.workflows._train import TrainResult, leaderboard, train
 
 __all__ = [
@@ -72,12 +80,15 @@ __all__ = [
     "Interrupted",
     "ScoreResult",
     "ScoringInput",
+    "SparkFitBackend",
     "TrainResult",
     "build_report",
+    "check_engine",
     "drift_paths",
     "evaluate",
     "evaluation_cohort",
     "explain_input",
+    "fit_backend",
     "get_spark",
     "identifier_column",
     "interruptible",
@@ -99,6 +110,7 @@ __all__ = [
     "server",
     "server_command",
     "signals_raise",
+    "spark_fit_backend",
     "spark_score",
     "train",
     "ui",

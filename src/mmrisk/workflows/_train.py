@@ -69,6 +69,7 @@ from mmrisk.workflows._runfacts import available_subgroups, final_fit_rows, lead
 from mmrisk.workflows._runfacts import fit_tags as _fit_tags
 from mmrisk.workflows._runfacts import git_commit as _git_commit
 from mmrisk.workflows._runfacts import log_figure as _log_figure
+from mmrisk.workflows._spark_train import check_engine, fit_backend
 
 __all__ = ["TrainResult", "train", "leaderboard"]
 
@@ -355,7 +356,8 @@ def _write_explanations(fitted: Any, X: pd.DataFrame, config: ExperimentConfig,
 @kill_runs_on_interrupt
 def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
           experiment: str | None = None, progress: Progress | None = None,
-          extract_path: str | None = None) -> TrainResult:
+          extract_path: str | None = None, engine: str | None = None,
+          master: str | None = None) -> TrainResult:
     """Run the main job described by ``config``; see the module docstring.
 
     Parameters
@@ -368,6 +370,11 @@ def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
         ``progress(stage, done, total)`` as folds, models and logging advance.
     extract_path : str, optional
         A registry extract to use instead of the config's data source.
+    engine : {"local", "spark"}, optional
+        Where the fold x model fits run (default: the config's ``validation.engine``); see
+        :func:`mmrisk.workflows.fit_backend`.
+    master : str, optional
+        Spark master of the ``spark`` engine (default: ``spark-submit``'s, else ``local[*]``).
 
     Returns
     -------
@@ -379,6 +386,8 @@ def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
         On SIGINT, SIGTERM or SIGHUP: temporary files are removed and the runs are marked
         KILLED (:func:`mmrisk.workflows.kill_runs_on_interrupt`).
     """
+    engine, master = check_engine(engine or config.validation.engine, master,
+                                  bool(config.competing))
     if config.competing:  # progression vs death without progression: its own path
         from mmrisk.workflows._train_competing import train_competing
         return TrainResult(**train_competing(config, tracking_uri=tracking_uri,
@@ -401,9 +410,10 @@ def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
     splits = make_splits(v.scheme, y, meta, n_splits=v.n_splits, n_repeats=v.n_repeats,
                          test_from_year=v.test_from_year, split_column="split", seed=config.seed)
     fit = final_fit_rows(config, splits)
-    cv = cross_validate(models, X, y, splits, config.horizons, baseline=config.baseline,
-                        n_bootstrap=v.n_bootstrap, seed=config.seed, progress=tick,
-                        n_jobs=v.effective_n_jobs)
+    with fit_backend(engine, master) as backend:
+        cv = cross_validate(models, X, y, splits, config.horizons, baseline=config.baseline,
+                            n_bootstrap=v.n_bootstrap, seed=config.seed, progress=tick,
+                            n_jobs=v.effective_n_jobs, backend=backend)
     board = leaderboard(cv)
     uri = resolve_tracking_uri(tracking_uri, config.tracking.tracking_uri)
     exp_id = setup_experiment(uri, experiment or config.tracking.experiment)
