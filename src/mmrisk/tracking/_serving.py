@@ -45,8 +45,8 @@ import pandas as pd
 
 from mmrisk.exceptions import MMRiskError
 
-__all__ = ["MODEL_ENV", "RequestError", "ScoringApp", "app_from_env", "csv_request_frame", "json_request_problem",
-           "main", "scoring_app"]
+__all__ = ["MODEL_ENV", "RequestError", "ScoringApp", "app_from_env", "csv_request_frame",
+           "json_request_problem", "main", "scoring_app"]
 
 log = logging.getLogger(__name__)
 
