@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 __all__ = ["log_model", "model_source", "register_model", "register_version"]
 
 #: What a served model needs; declared so MLflow does not infer the environment per model.
-_REQUIREMENTS = ("scikit-survival", "scikit-learn", "pandas", "xgboost")
+_REQUIREMENTS = ("scikit-survival", "scikit-learn", "pandas", "xgboost", "skops")
 
 
 def _requirements() -> list[str]:
