@@ -194,14 +194,16 @@ def test_nested_cells_bad_params_and_empty_records_are_row_errors(job):
 
 
 def test_mlflow_server_behaviour_on_hostile_requests(job):
-    """What the MLflow scoring server (``mlflow models serve``) answers, called in process."""
+    """What MLflow's own scoring server answers, called in process: the behaviours that
+    ``mmrisk serve``'s checking layer (``mmrisk.tracking._serving``) exists to hide; if MLflow
+    changes them, this test says so (the served behaviour: tests/workflows/test_serve.py)."""
     model = mlflow.pyfunc.load_model(str(job["folder"]))
     schema = model.metadata.get_input_schema()
     rows = job["X"].head(3)
     # text/csv: MLflow's server turns the input schema into pandas dtypes to read the CSV, and
     # mmrisk's columns are typed Any (so that one bad cell is a row error, not a failed batch),
-    # which it cannot: CSV is refused by MLflow before the model is called (actual behaviour,
-    # documented in the README); without a schema the same CSV scores like JSON.
+    # which it cannot: CSV is refused by MLflow before the model is called; without a schema
+    # the same CSV scores like JSON.
     with pytest.raises(MlflowException, match="Failed to get pandas types"):
         scoring_server.invocations(rows.to_csv(index=False), "text/csv", model, schema)
     as_csv = scoring_server.invocations(rows.to_csv(index=False), "text/csv", model, None)
@@ -220,14 +222,13 @@ def test_mlflow_server_behaviour_on_hostile_requests(job):
     body = {"dataframe_records": [{"age": None, "flag": None}]}
     res = scoring_server.invocations(json.dumps(body), "application/json", model, schema)
     assert json.loads(res.response)["predictions"][0]["reason"] == "no feature values"
-    # MLflow's own parsing quotes a malformed body in its error (documented in the README:
-    # put the server behind a proxy that logs no response bodies); not mmrisk code
+    # MLflow's own parsing quotes a malformed body in its error
     with pytest.raises(MlflowException) as err:
         scoring_server.invocations('{"dataframe_records": [{"age": 61.5,', "application/json",
                                    model, schema)
     assert "Ensure that input is a valid JSON" in err.value.message
     # a params value of the wrong type fails MLflow's params schema before the pyfunc is
-    # called, and MLflow's message quotes the input rows (documented in the README)
+    # called, and MLflow's message quotes the input rows
     body = {"dataframe_records": [{"age": 61, "flag": 1}], "params": {"reasons": "x"}}
     with pytest.raises(MlflowException) as err:
         scoring_server.invocations(json.dumps(body), "application/json", model, schema)

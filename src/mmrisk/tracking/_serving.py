@@ -453,9 +453,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     os.environ[MODEL_ENV] = args.model  # the workers inherit it
     os.environ["MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"] = str(args.timeout)
-    uvicorn.run(f"{__name__ if __name__ != '__main__' else 'mmrisk.tracking._serving'}"
-                ":app_from_env", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level="info")
+    uvicorn.run("mmrisk.tracking._serving:app_from_env", factory=True, host=args.host,
+                port=args.port, workers=args.workers, log_level="info")
 
 
 if __name__ == "__main__":
