@@ -135,7 +135,7 @@ def serve_env(tracking_uri: str | None = None, registry_uri: str | None = None,
 def _check_server_packages() -> None:
     missing = [m for m in ("uvicorn", "fastapi") if importlib.util.find_spec(m) is None]
     if missing:
-        raise MMRiskError(f"MLflow's model server needs {' and '.join(missing)} "
+        raise MMRiskError(f"the model server needs {' and '.join(missing)} "
                           f"(pip install {' '.join(missing)})")
 
 
