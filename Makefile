@@ -11,7 +11,7 @@ setup: $(VENV)/.synced
 
 $(VENV)/.synced: uv.lock pyproject.toml
 	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || $(PY) -m pip install --user --quiet uv
-	$(UV) sync --frozen --all-groups --all-extras
+	$(UV) sync --frozen --all-groups --all-extras --compile-bytecode
 	@touch $@
 
 # The main job. Exit status 1 from validate means "errors found": expected here, the synthetic

@@ -9,6 +9,7 @@ for sub in ("registry", "support"):
 # pytest-xdist already runs one test per core: fold fits stay serial inside each test.
 import os  # noqa: E402
 
+from cr_job import cr_job  # noqa: E402, F401  (competing risks, issue 17)
 from trained_job import trained_job  # noqa: E402, F401
 
 os.environ.setdefault("MMRISK_N_JOBS", "1")

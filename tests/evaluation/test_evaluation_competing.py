@@ -27,6 +27,7 @@ from mmrisk.evaluation import (
     cif_auc,
     cif_brier_scores,
     cif_calibration,
+    cif_calibration_curve,
     cif_calibration_metrics,
     cindex_wolbers,
     cumulative_incidence_at,
@@ -219,6 +220,35 @@ def test_cif_calibration_metrics_separate_true_from_miscalibrated():
     bad = cif_calibration_metrics(y, np.clip(pred * 1.6, 0, 1), 36.0)
     assert good["ici"] < 0.02 and abs(good["oe"] - 1.0) < 0.06
     assert bad["ici"] > 0.08 and bad["oe"] < 0.75
+
+
+def test_cif_calibration_curve_without_censoring_smooths_the_indicators():
+    """Without censoring the Aalen-Johansen CIF is the empirical proportion and every
+    pseudo-value is the patient's indicator 1{T <= h, cause 1}: the curve is statsmodels'
+    lowess of those indicators, and the ICI its mean distance from the diagonal."""
+    from statsmodels.nonparametric.smoothers_lowess import lowess
+
+    x, l1, l2, y = simulate(400, seed=12, censor=False)
+    pred = true_cif(l1, l2, 36.0)[:, 0]
+    curve = cif_calibration_curve(y, pred, 36.0)
+    indicator = ((y["event"] == 1) & (y["time"] <= 36.0)).astype(float)
+    want = lowess(indicator, pred, frac=2 / 3, it=0, delta=0.0, return_sorted=False)
+    order = np.argsort(pred, kind="stable")
+    np.testing.assert_allclose(curve["predicted"], pred[order])
+    np.testing.assert_allclose(curve["smoothed"], want[order], atol=1e-10)
+    ici = cif_calibration_metrics(y, pred, 36.0)["ici"]
+    assert ici == pytest.approx(np.mean(np.abs(want - pred)), rel=1e-9)
+
+
+def test_cif_calibration_curve_recovers_the_true_cif_of_miscalibrated_predictions():
+    """Predictions of half the true CIF (known constant hazards): the smoothed observed CIF
+    follows twice the prediction, the true CIF, over the central 90% of predictions."""
+    x, l1, l2, y = simulate(3000, seed=13)
+    truth = true_cif(l1, l2, 36.0)[:, 0]
+    curve = cif_calibration_curve(y, truth / 2, 36.0)
+    mid = curve.iloc[150:-150]
+    assert np.abs(mid["smoothed"] - 2 * mid["predicted"]).max() < 0.05
+    assert np.abs(mid["smoothed"] - mid["predicted"]).mean() > 0.1  # far from the diagonal
 
 
 def test_errors_name_the_bad_input():

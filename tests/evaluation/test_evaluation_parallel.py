@@ -45,6 +45,10 @@ def test_parallel_fits_give_the_serial_result_and_report_every_fit(data):
         fits = [c for c in calls if c[0] == "fit"]
         n_fits = len(splits) * len(_models())
         assert fits == [("fit", k, n_fits) for k in range(1, n_fits + 1)]
+        # bootstrap units (model x repeat) run in parallel too; every chunk is reported
+        steps = [c for c in calls if c[0] == "metrics"]
+        assert steps == [("metrics", k, len(steps)) for k in range(1, len(steps) + 1)]
+        assert len(steps) == len(_models()) * 2  # 2 repeats, 20 replicates = 1 chunk each
     serial, parallel = runs[1], runs[2]
     pd.testing.assert_frame_equal(parallel.predictions, serial.predictions, check_exact=True)
     pd.testing.assert_frame_equal(parallel.metrics, serial.metrics, check_exact=True)

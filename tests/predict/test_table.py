@@ -101,3 +101,27 @@ def test_reference_input_is_remembered_per_model_and_profile(champion):
     second = table._reference_input(model, other)
     assert second is not first
     pd.testing.assert_frame_equal(second.columns, model[:-1].transform(reference_rows(other)))
+
+
+def test_missing_value_for_a_model_without_imputation_is_that_rows_error():
+    """A passthrough model (no imputer) refuses NaN: only the rows holding one become errors."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sksurv.linear_model import CoxPHSurvivalAnalysis
+
+    rng = np.random.default_rng(4)
+    X = pd.DataFrame({"a": rng.normal(size=120), "b": rng.normal(size=120)})
+    from sksurv.util import Surv
+    y = Surv.from_arrays(rng.random(120) < 0.7, rng.exponential(30, 120) + 1)
+    model = Pipeline([("scale", StandardScaler()), ("cox", CoxPHSurvivalAnalysis())])
+    model = model.set_output(transform="pandas").fit(X, y)
+    meta = {"features": ["a", "b"], "horizons": [12], "cutpoints": [-0.5, 0.5],
+            "profile": training_profile(X)}
+    new = X.iloc[:6].copy()
+    new.loc[new.index[[1, 4]], "b"] = np.nan
+    out = predict_frame(model, meta, new, reasons=False)
+    assert list(out["status"]) == ["ok", "error", "ok", "ok", "error", "ok"]
+    assert out["reason"].iloc[1] == "missing value in b: this model has no imputation for it"
+    clean = new.drop(index=new.index[[1, 4]])
+    np.testing.assert_allclose(out["risk_score"].dropna().to_numpy(), model.predict(clean))
+    assert out["risk_score"].iloc[[1, 4]].isna().all()

@@ -21,7 +21,7 @@ from mmrisk.exceptions import MMRiskError
 
 _OUTCOME_DATA_HELP = (DATA_HELP.removesuffix(".") + ", with the outcome: the cohort's time "
                       "and event (a flat table: the model's time and event columns).")
-_SHOWN = ("cindex_harrell", "cindex_uno", "ibs")
+_SHOWN = ("cindex_harrell", "cindex_uno", "ibs", "cindex_wolbers")  # wolbers: competing risks
 
 
 def _horizons(text: str | None) -> list[int] | None:
@@ -70,13 +70,16 @@ def evaluate(
         fail(str(e))
     f = res.facts
     out.print(f"Evaluated {model} (version {f['model_version'] or '—'}) on {f['n_patients']:,} "
-              f"patients, {f['n_events']:,} events ({f['n_excluded']:,} not evaluated: see "
-              "exclusions.csv).")
+              f"patients, {f['n_events']:,} events"
+              + (f" and {f['n_competing_events']:,} competing events"
+                 if "n_competing_events" in f else "")
+              + f" ({f['n_excluded']:,} not evaluated: see exclusions.csv).")
     if f["apparent_calibration"]:
         err.print(f"[bold yellow]Note:[/] {f['note']}.", highlight=False)
     m = res.metrics
     wanted = [f"ext_{k}" for k in _SHOWN] + [
-        n for n in m["metric"] if n.startswith(("ext_oe_", "ext_calib_slope_"))]
+        n for n in m["metric"] if n.startswith(("ext_oe_", "ext_calib_slope_", "ext_cif_auc_",
+                                                "ext_cif_oe_"))]
     rows = m[m["metric"].isin(wanted)].copy()
     for c in ("value", "lo", "hi"):
         rows[c] = rows[c].map(lambda v: "—" if v != v else f"{v:.3f}")

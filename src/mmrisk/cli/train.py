@@ -84,9 +84,9 @@ _SHOWN = ("cv_cindex_harrell", "cv_cindex_uno", "cv_auc_12m", "cv_auc_36m", "cv_
 
 def compare(
     experiment: Annotated[str, typer.Option("--experiment", help="MLflow experiment.")] = "mmrisk",
-    metric: Annotated[str, typer.Option(
-        "--metric", help="Sort by this metric, e.g. cv_cindex_uno, cv_ibs, cv_auc_36m.")]
-    = "cv_cindex_uno",
+    metric: Annotated[str | None, typer.Option(
+        "--metric", help="Sort by this metric, e.g. cv_cindex_uno, cv_ibs, cv_auc_36m "
+        "(default: cv_cindex_uno; cv_cindex_wolbers for a competing-risks run).")] = None,
     fmt: Annotated[BoardFormat, typer.Option("--format", help="table, csv or markdown.")]
     = BoardFormat.table,
     tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help=STORE_HELP)] = None,
@@ -104,6 +104,7 @@ def compare(
         board, facts = latest_leaderboard(resolve_tracking_uri(tracking_uri), experiment, metric)
     except MMRiskError as e:
         fail(str(e))
+    metric = facts["metric"]
     shown = [c for c in _SHOWN if c in board.columns]
     if metric not in shown:
         shown.insert(0, metric)
@@ -127,7 +128,7 @@ def compare(
                   "one.", highlight=False)
 
 
-_EXT_SHOWN = ("ext_cindex_harrell", "ext_cindex_uno", "ext_ibs")
+_EXT_SHOWN = ("ext_cindex_harrell", "ext_cindex_uno", "ext_ibs", "ext_cindex_wolbers")
 
 
 def _evaluations(uri: str, experiment: str, fmt: BoardFormat) -> None:
@@ -143,7 +144,8 @@ def _evaluations(uri: str, experiment: str, fmt: BoardFormat) -> None:
         typer.echo(runs.to_csv(index=False), nl=False)
         return
     shown = [c for c in runs.columns if c in _EXT_SHOWN or (
-        c.startswith(("ext_oe_", "ext_calib_slope_")) and not c.endswith(("_lo", "_hi")))]
+        c.startswith(("ext_oe_", "ext_calib_slope_", "ext_cif_oe_"))
+        and not c.endswith(("_lo", "_hi")))]
     table = runs[["registered_model", "model_version", "data_fingerprint", "n_patients",
                   "n_events"]].copy()
     table["apparent"] = runs["apparent_calibration"].map({True: "yes", False: ""})

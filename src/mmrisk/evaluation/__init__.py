@@ -15,11 +15,13 @@
   :func:`event_rate_and_followup` for the inputs;
 - competing risks (outcome with integer ``event`` 0/1/2): :func:`aalen_johansen`,
   :func:`cumulative_incidence_at`, :func:`gray_test`, :func:`cindex_wolbers`, :func:`cif_auc`,
-  :func:`cif_brier_scores`, :func:`cif_calibration`, :func:`cif_calibration_metrics`;
+  :func:`cif_brier_scores`, :func:`cif_calibration`, :func:`cif_calibration_curve`,
+  :func:`cif_calibration_metrics`;
 - new cohorts: :func:`observed_expected` (O/E at horizons), :func:`decision_curve` (net
   benefit, survival extension), :func:`calibration_curve_band`, :func:`subgroup_frame` /
   :func:`subgroup_table` (per-subgroup C and O/E), :func:`centre_heterogeneity` and
-  :func:`random_effects_meta` (REML meta-analysis: pooled value, I^2, prediction interval).
+  :func:`random_effects_meta` (REML meta-analysis: pooled value, I^2, prediction interval);
+- :func:`permutation_importance` -- scikit-learn's algorithm with one ``predict`` call.
 """
 
 from mmrisk.evaluation._bootstrap import Predictions, bootstrap_metrics
@@ -29,6 +31,7 @@ from mmrisk.evaluation._competing import (
     cif_auc,
     cif_brier_scores,
     cif_calibration,
+    cif_calibration_curve,
     cif_calibration_metrics,
     cindex_wolbers,
     cumulative_incidence_at,
@@ -50,6 +53,7 @@ from mmrisk.evaluation._metrics import (
     time_dependent_auc,
 )
 from mmrisk.evaluation._oe import observed_expected
+from mmrisk.evaluation._permutation import permutation_importance
 from mmrisk.evaluation._samplesize import (
     SampleSizeCriterion,
     SampleSizeResult,
@@ -90,6 +94,7 @@ __all__ = [
     "cif_auc",
     "cif_brier_scores",
     "cif_calibration",
+    "cif_calibration_curve",
     "cif_calibration_metrics",
     "cindex_harrell",
     "cindex_uno",
@@ -106,6 +111,7 @@ __all__ = [
     "make_splits",
     "metric_names",
     "observed_expected",
+    "permutation_importance",
     "predict_survival_at_own_time",
     "survival_sample_size",
     "random_effects_meta",

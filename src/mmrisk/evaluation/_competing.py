@@ -16,9 +16,9 @@ of interest, 2 = competing event; ``time``), as made by
   controls: everyone else, i.e. event-free at ``t`` or failed from the competing cause) and
   Brier score of the predicted CIF of cause 1, both with inverse probability of censoring
   weights from the Kaplan–Meier of the censoring times in the training outcome;
-- :func:`cif_calibration` (observed Aalen–Johansen CIF within risk groups) and
-  :func:`cif_calibration_metrics` (ICI, E50, E90 of a lowess curve through pseudo-values, and
-  observed/expected).
+- :func:`cif_calibration` (observed Aalen–Johansen CIF within risk groups),
+  :func:`cif_calibration_curve` (a lowess curve through Aalen–Johansen pseudo-values) and
+  :func:`cif_calibration_metrics` (ICI, E50, E90 of that curve, and observed/expected).
 
 Hand-written because none of the allowed libraries has these estimators: lifelines'
 ``AalenJohansenFitter`` jitters tied times and has no groups or Gray's test; scikit-survival and
@@ -48,6 +48,7 @@ __all__ = [
     "cif_auc",
     "cif_brier_scores",
     "cif_calibration",
+    "cif_calibration_curve",
     "cif_calibration_metrics",
     "cindex_wolbers",
     "cumulative_incidence_at",
@@ -534,6 +535,50 @@ def _pseudo_values(code: np.ndarray, time: np.ndarray, horizon: float) -> np.nda
     return res["cif"][0, 0] + code.size * res["influence"][0, :, 0]
 
 
+def _smoothed(code: np.ndarray, time: np.ndarray, pred: np.ndarray, h: float, frac: float,
+              delta: float) -> np.ndarray:
+    """Lowess (statsmodels) of the IJ pseudo-values at ``h`` on the predictions, per patient."""
+    from statsmodels.nonparametric.smoothers_lowess import lowess
+
+    pseudo = _pseudo_values(code, time, h)
+    return lowess(pseudo, pred, frac=frac, it=0, delta=float(delta), return_sorted=False)
+
+
+def cif_calibration_curve(y: Any, estimate: Any, horizon: float, *, frac: float = 2 / 3,
+                          delta: float = 0.0) -> pd.DataFrame:
+    """The smoothed observed CIF of cause 1 at a horizon against the predicted CIF.
+
+    A lowess curve (statsmodels, ``frac``, no robustness iterations) through the
+    infinitesimal-jackknife pseudo-values of the Aalen–Johansen CIF at ``horizon``: the curve
+    whose distance from the diagonal :func:`cif_calibration_metrics` summarises.
+
+    Parameters
+    ----------
+    y : structured ndarray of shape (n_samples,)
+        Competing-risks outcome (integer ``event`` 0/1/2 and ``time``).
+    estimate : array-like of shape (n_samples,)
+        Predicted CIF of cause 1 at ``horizon``.
+    horizon : float
+        The horizon (months).
+    frac : float, default=2/3
+        Span of the lowess smoother.
+    delta : float, default=0.0
+        statsmodels' ``delta`` (see :func:`cif_calibration_metrics`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``predicted`` (sorted) and ``smoothed`` (the observed CIF on the curve), one row per
+        patient.
+    """
+    code, time = _outcome(y, "y")
+    pred = _check_vector(estimate, code.size, "estimate")
+    h = float(_check_times([horizon], "horizon")[0])
+    smooth = _smoothed(code, time, pred, h, frac, delta)
+    order = np.argsort(pred, kind="stable")
+    return pd.DataFrame({"predicted": pred[order], "smoothed": smooth[order]})
+
+
 def cif_calibration_metrics(y: Any, estimate: Any, horizon: float, *, frac: float = 2 / 3,
                             delta: float = 0.0) -> pd.Series:
     """Calibration of a predicted CIF of cause 1 at a horizon: ICI, E50, E90 and O/E.
@@ -564,14 +609,10 @@ def cif_calibration_metrics(y: Any, estimate: Any, horizon: float, *, frac: floa
     pandas.Series
         ``ici``, ``e50``, ``e90``, ``oe``.
     """
-    from statsmodels.nonparametric.smoothers_lowess import lowess
-
     code, time = _outcome(y, "y")
     pred = _check_vector(estimate, code.size, "estimate")
     h = float(_check_times([horizon], "horizon")[0])
-    pseudo = _pseudo_values(code, time, h)
-    smooth = lowess(pseudo, pred, frac=frac, it=0, delta=float(delta), return_sorted=False)
-    err = np.abs(smooth - pred)
+    err = np.abs(_smoothed(code, time, pred, h, frac, delta) - pred)
     observed = float(_aj_core(code, time, np.array([h]), influence=False)["cif"][0, 0])
     return pd.Series({"ici": float(err.mean()), "e50": float(np.median(err)),
                       "e90": float(np.quantile(err, 0.9)), "oe": observed / float(pred.mean())})

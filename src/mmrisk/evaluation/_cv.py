@@ -280,6 +280,37 @@ def _run_fits(tasks, n_tasks: int, n_jobs: int | None):
             raise exc from _WorkerTraceback(text)
 
 
+def _replicate_in_worker(data, counts):
+    """:func:`_replicate_values` in a worker; its warnings are returned, not printed there."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vals = _replicate_values(data, counts)
+    return vals, [(str(w.message), w.category) for w in caught]
+
+
+def _bootstrap_all(prepared, counts, n_tasks: int, tick, n_jobs: int | None) -> list:
+    """Metric values of every replicate, for each prepared (model, repeat), in order.
+
+    With more than one worker the (model, repeat) units run in joblib processes (the counts
+    matrix is shared read-only); the values are the same as in one process.
+    """
+    workers = min(effective_n_jobs(n_jobs), n_tasks)
+    if workers <= 1:
+        return [_replicate_values(data, counts, tick) for data in prepared]
+    chunks = _n_chunks(counts.shape[0])
+    out = []
+    for vals, caught in Parallel(n_jobs=workers, return_as="generator")(
+        delayed(_replicate_in_worker)(data, counts) for data in prepared
+    ):
+        for message, category in caught:  # the worker's warnings, raised here as in one process
+            warnings.warn(message, category, stacklevel=2)
+        out.append(vals)
+        for _ in range(chunks):
+            if tick is not None:
+                tick()
+    return out
+
+
 def _collect_oof(models, X, y, splits, repeats, pos, horizons, grid, tick, n_jobs=None):
     """OOF predictions: {model: {repeat: _OOF}}."""
     _, time = _check_outcome(y, "y")
@@ -408,15 +439,22 @@ def cross_validate(
     metric_tick = _ticker(
         progress, "metrics", len(models) * len(repeats) * _n_chunks(int(n_bootstrap))
     )
+    keys = [(name, r) for name in models for r in repeats]
+    prepared = (
+        _prepare_predictions(
+            y_ipcw[r], y_eval,
+            Predictions(oof[name][r].risk, oof[name][r].surv_h, oof[name][r].surv_own, grid,
+                        oof[name][r].surv_ibs),
+            horizons,
+        )
+        for name, r in keys
+    )
+    replicates = dict(zip(keys, _bootstrap_all(prepared, counts, len(keys), metric_tick, n_jobs),
+                          strict=True))
     values, per_repeat = {}, []
     for name in models:
-        by_repeat = []
-        for r in repeats:
-            o = oof[name][r]
-            pred = Predictions(o.risk, o.surv_h, o.surv_own, grid, o.surv_ibs)
-            data = _prepare_predictions(y_ipcw[r], y_eval, pred, horizons)
-            vals = _replicate_values(data, counts, metric_tick)
-            by_repeat.append(vals)
+        by_repeat = [replicates[name, r] for r in repeats]
+        for r, vals in zip(repeats, by_repeat, strict=True):
             per_repeat.append(
                 pd.DataFrame({"model": name, "repeat": r, "metric": names, "value": vals[0]})
             )

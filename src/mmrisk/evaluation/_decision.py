@@ -62,13 +62,13 @@ def _check_thresholds(thresholds) -> np.ndarray:
 
 def _net_benefit(km: _WeightedKM, Ws: np.ndarray, flagged: np.ndarray, h: float, p: float):
     """Net benefit per replicate of acting on the rows where ``flagged`` (sorted order)."""
-    Wf = Ws * flagged[None, :]
-    share = Wf.sum(axis=1) / Ws.sum(axis=1)
-    surv = km.survival(Wf, [h])[:, 0]
+    mask = flagged.astype(float)
+    n_flagged = Ws @ mask
+    share = n_flagged / Ws.sum(axis=1)
+    surv = km.survival_at(Ws, h, mask)
     nb = share * (1.0 - surv) - share * surv * p / (1.0 - p)
-    followed = km.last_time(Wf) >= h
-    empty = Wf.sum(axis=1) == 0
-    return np.where(empty, 0.0, np.where(followed, nb, np.nan))
+    followed = km.followed_to(Ws, h, mask)
+    return np.where(n_flagged == 0, 0.0, np.where(followed, nb, np.nan))
 
 
 def decision_curve(

@@ -57,6 +57,37 @@ class _WeightedKM:
         out[:, hit] = surv[:, idx[hit]]
         return out
 
+    def survival_at(self, Ws: np.ndarray, h: float, mask: np.ndarray | None = None) -> np.ndarray:
+        """S(h) for each replicate, (n_rep,): :meth:`survival` at one time, from the rows up to
+        ``h`` only (numbers at risk = total weight minus the weight that left before).
+
+        ``mask`` (0/1 per sorted row) restricts the estimate to a subset, as ``Ws * mask``
+        would, without forming that product for every row.
+        """
+        k = int(np.searchsorted(self.unique, h, side="right"))  # distinct times <= h
+        if k == 0:
+            return np.ones(Ws.shape[0])
+        j = int(np.searchsorted(self.time, h, side="right"))  # rows with time <= h
+        if mask is None:
+            head, total = Ws[:, :j], Ws.sum(axis=1)
+        else:
+            head, total = Ws[:, :j] * mask[:j], Ws @ mask
+        before = np.cumsum(head, axis=1) - head
+        starts = self.start[:k]
+        at_risk = total[:, None] - before[:, starts]
+        events = np.add.reduceat(head * self.event[:j], starts, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            factor = np.where(at_risk > 0, 1.0 - events / np.where(at_risk > 0, at_risk, 1.0), 1.0)
+        return np.prod(factor, axis=1)
+
+    def followed_to(self, Ws: np.ndarray, h: float, mask: np.ndarray | None = None) -> np.ndarray:
+        """Whether each replicate has a row (event or censoring) at or after ``h``, (n_rep,):
+        ``last_time(Ws) >= h`` without scanning the earlier rows (``mask`` as in
+        :meth:`survival_at`)."""
+        j = int(np.searchsorted(self.time, h, side="left"))
+        tail = Ws[:, j:]
+        return (tail > 0).any(axis=1) if mask is None else (tail @ mask[j:]) > 0
+
     def greenwood_variance(self, Ws: np.ndarray, times: np.ndarray) -> np.ndarray:
         """Greenwood's variance of S(t) at ``times``: (n_rep, n_times).
 

@@ -301,30 +301,54 @@ def predict_rows(estimator: Any, meta: dict, X: pd.DataFrame, status: np.ndarray
     horizons = [int(h) for h in meta["horizons"]]
     outcome = _outcome_kind(meta)
     n = len(X)
-    cols: dict[str, np.ndarray] = {"status": status, "reason": reason,
+    cols: dict[str, np.ndarray] = {"status": np.array(status, dtype=object),
+                                   "reason": np.array(reason, dtype=object),
                                    "risk_score": np.full(n, np.nan),
                                    "risk_group": np.full(n, None, dtype=object)}
     cols.update({f"{_PREFIX[outcome]}_{h}m": np.full(n, np.nan) for h in horizons})
     cols.update({f"reason_{j + 1}": np.full(n, "", dtype=object) for j in range(N_REASONS)})
     scored = status != "error"
     if scored.any():
-        Xs = X if scored.all() else X[scored]
-        features, final = split_model(estimator)
-        model_input = None
-        if features is None:
-            Z = Xs
-        elif reasons:  # once for risk, survival and reasons (with the derived values shown)
-            from mmrisk.explain import transform_for_explain
-
-            model_input = transform_for_explain(estimator, Xs)
-            Z = model_input.columns
-        else:
-            Z = features.transform(Xs)  # once for risk and survival
-        parts = [predict_table(final, Z, horizons, meta["cutpoints"], outcome
-                               ).set_axis(Xs.index)]
-        if reasons:
-            parts.append(_reasons(estimator, Xs, meta, model_input))
+        try:
+            parts = _score(estimator, meta, X if scored.all() else X[scored], horizons,
+                           outcome, reasons)
+        except ValueError:
+            # A model without imputation (e.g. the passthrough pipeline) refuses a whole batch
+            # that holds one missing value: those rows become errors, the others are scored.
+            blank = X.isna().to_numpy()
+            holes = scored & blank.any(axis=1)
+            if not holes.any():
+                raise
+            for i in np.flatnonzero(holes):
+                cols["status"][i] = "error"
+                missing = ", ".join(str(c) for c in X.columns[blank[i]])
+                cols["reason"][i] = (f"missing value in {missing}: this model has no "
+                                     "imputation for it")
+            scored = scored & ~holes
+            parts = (_score(estimator, meta, X[scored], horizons, outcome, reasons)
+                     if scored.any() else [])
         for part in parts:
             for col in part.columns:
                 cols[col][scored] = part[col].to_numpy()
     return pd.DataFrame(cols, index=X.index)
+
+
+def _score(estimator: Any, meta: dict, Xs: pd.DataFrame, horizons: list[int], outcome: str,
+           reasons: bool) -> list[pd.DataFrame]:
+    """Prediction table (and reasons) of the rows to score, indexed like ``Xs``."""
+    features, final = split_model(estimator)
+    model_input = None
+    if features is None:
+        Z = Xs
+    elif reasons:  # once for risk, survival and reasons (with the derived values shown)
+        from mmrisk.explain import transform_for_explain
+
+        model_input = transform_for_explain(estimator, Xs)
+        Z = model_input.columns
+    else:
+        Z = features.transform(Xs)  # once for risk and survival
+    parts = [predict_table(final, Z, horizons, meta["cutpoints"], outcome
+                           ).set_axis(Xs.index)]
+    if reasons:
+        parts.append(_reasons(estimator, Xs, meta, model_input))
+    return parts

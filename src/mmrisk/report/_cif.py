@@ -12,7 +12,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from mmrisk.cohort import competing_outcome
-from mmrisk.evaluation import aalen_johansen, cif_calibration, cif_calibration_metrics
+from mmrisk.evaluation import (
+    aalen_johansen,
+    cif_calibration,
+    cif_calibration_curve,
+    cif_calibration_metrics,
+)
 
 __all__ = ["cif_figure", "plot_cif_calibration"]
 
@@ -101,11 +106,13 @@ def cif_figure(time: np.ndarray, event: np.ndarray, group: np.ndarray, *,
 
 
 def plot_cif_calibration(y: np.ndarray, cif: np.ndarray, horizons: Sequence[float], *,
-                         label: str = "", n_groups: int = 10) -> Figure:
+                         label: str = "", n_groups: int = 10,
+                         title: str | None = None) -> Figure:
     """Predicted vs observed cumulative incidence of cause 1, one panel per horizon.
 
     Observed: the Aalen–Johansen CIF within ``n_groups`` equal-sized groups of predicted CIF
-    (:func:`mmrisk.evaluation.cif_calibration`, points with 95% intervals); the ICI and O/E of
+    (:func:`mmrisk.evaluation.cif_calibration`, points with 95% intervals) and the smoothed
+    curve (:func:`mmrisk.evaluation.cif_calibration_curve`); the ICI and O/E of
     :func:`mmrisk.evaluation.cif_calibration_metrics` are in each panel's title.
 
     Parameters
@@ -120,6 +127,9 @@ def plot_cif_calibration(y: np.ndarray, cif: np.ndarray, horizons: Sequence[floa
         Model name for the title.
     n_groups : int, default=10
         Risk groups per panel.
+    title : str, optional
+        Figure title (default: ``"<label>: calibration of the progression CIF (out-of-fold)"``,
+        as for ``train``'s out-of-fold predictions).
 
     Returns
     -------
@@ -132,19 +142,25 @@ def plot_cif_calibration(y: np.ndarray, cif: np.ndarray, horizons: Sequence[floa
     for j, (ax, h) in enumerate(zip(axes, horizons, strict=True)):
         table = cif_calibration(y, cif[:, j], h, n_groups=n_groups)
         m = cif_calibration_metrics(y, cif[:, j], h)
+        curve = cif_calibration_curve(y, cif[:, j], h)
         top = float(max(table["hi"].max(), table["predicted"].max(), 0.05)) * 1.05
         ax.plot([0, top], [0, top], color="grey", lw=1, ls="--")
         ax.errorbar(table["predicted"], table["observed"],
                     yerr=[(table["observed"] - table["lo"]).clip(lower=0),
                           (table["hi"] - table["observed"]).clip(lower=0)],
-                    fmt="o", capsize=2, ms=4)
+                    fmt="o", capsize=2, ms=4, label="Aalen–Johansen in risk groups")
+        ax.plot(curve["predicted"], curve["smoothed"], color="C1", lw=1.5,
+                label="lowess of pseudo-values")
         ax.set_xlim(0, top)
         ax.set_ylim(0, top)
         ax.set_xlabel(f"Predicted CIF at {h:g} months")
         ax.set_title(f"{h:g} m: ICI {m['ici']:.3f}, O/E {m['oe']:.2f}", fontsize=9)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("Observed CIF (Aalen–Johansen)")
-    fig.suptitle(f"{label}: calibration of the progression CIF (out-of-fold)" if label
-                 else "Calibration of the CIF", fontsize=10)
+    axes[0].legend(fontsize=7, loc="upper left")
+    if title is None:
+        title = (f"{label}: calibration of the progression CIF (out-of-fold)" if label
+                 else "Calibration of the CIF")
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

@@ -35,7 +35,18 @@ def lower_is_better(metric: str) -> bool:
     return any(k in metric for k in ("brier", "ibs", "ici", "e50", "e90"))
 
 
-def latest_leaderboard(uri: str, experiment: str, metric: str = "cv_cindex_uno"
+#: The default sort key by the parent run's ``outcome_kind`` tag (``cif``: competing risks).
+_DEFAULT_METRIC = {"survival": "cindex_uno", "cif": "cindex_wolbers"}
+
+
+def _default_metric(parent: Any, board: pd.DataFrame) -> str:
+    """The outcome's C index, in the scope the run logged (``cv_``, else ``test_``)."""
+    name = _DEFAULT_METRIC.get(parent.data.tags.get("outcome_kind", "survival"), "cindex_uno")
+    scoped = [f"{scope}_{name}" for scope in ("cv", "test")]
+    return next((m for m in scoped if m in board.columns), scoped[0])
+
+
+def latest_leaderboard(uri: str, experiment: str, metric: str | None = None
                        ) -> tuple[pd.DataFrame, dict]:
     """Child-run metrics of the latest train run: one row per model, value/lo/hi per metric.
 
@@ -45,8 +56,10 @@ def latest_leaderboard(uri: str, experiment: str, metric: str = "cv_cindex_uno"
         Tracking URI.
     experiment : str
         Experiment name.
-    metric : str, default="cv_cindex_uno"
-        Sort key (best first).
+    metric : str, optional
+        Sort key (best first). Default: the outcome's C index as logged -- ``cv_cindex_uno``
+        (``test_cindex_uno`` for a holdout scheme), or ``cv_cindex_wolbers`` /
+        ``test_cindex_wolbers`` for a competing-risks run (parent tag ``outcome_kind: cif``).
 
     Returns
     -------
@@ -54,9 +67,10 @@ def latest_leaderboard(uri: str, experiment: str, metric: str = "cv_cindex_uno"
         One row per model: ``model``, ``run_id``, each metric with ``_lo``/``_hi``.
     facts : dict
         The parent run: ``run_id``, ``run_name``, ``best_model``, ``registered_alias``,
-        ``data_fingerprint``; ``newest_unfinished`` is None, or, when the newest train run did
-        not finish (failed, killed, still running, process gone), its ``run_id``,
-        ``run_name``, ``state`` (:func:`mmrisk.tracking.run_state`) and ``description``.
+        ``data_fingerprint``, ``metric`` (the sort key used); ``newest_unfinished`` is None,
+        or, when the newest train run did not finish (failed, killed, still running, process
+        gone), its ``run_id``, ``run_name``, ``state`` (:func:`mmrisk.tracking.run_state`)
+        and ``description``.
 
     Raises
     ------
@@ -85,6 +99,7 @@ def latest_leaderboard(uri: str, experiment: str, metric: str = "cv_cindex_uno"
                 row[f"{name}_hi"] = m.get(f"{name}_hi")
         rows.append(row)
     board = pd.DataFrame(rows)
+    metric = metric or _default_metric(parent, board)
     if metric not in board.columns:
         known = sorted(c for c in board.columns if c.startswith(("cv_", "test_"))
                        and not c.endswith(("_lo", "_hi")))
@@ -94,7 +109,7 @@ def latest_leaderboard(uri: str, experiment: str, metric: str = "cv_cindex_uno"
              "best_model": parent.data.tags.get("best_model"),
              "registered_alias": parent.data.tags.get("registered_alias"),
              "data_fingerprint": parent.data.tags.get("data_fingerprint"),
-             "newest_unfinished": unfinished}
+             "metric": metric, "newest_unfinished": unfinished}
     return board, facts
 
 

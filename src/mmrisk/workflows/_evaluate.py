@@ -86,7 +86,8 @@ def _flat_spec(meta: dict, time: str | None, event: str | None) -> DataSpec:
         raise MMRiskError("this model does not record the time and event columns it was "
                           "trained with; give them with --time and --event")
     return DataSpec(table="evaluation", time=time, event=event, features=list(meta["features"]),
-                    id_column=outcome.get("id_column"))
+                    id_column=outcome.get("id_column"),
+                    competing_risks=bool(outcome.get("competing_risks")))
 
 
 def evaluation_cohort(meta: dict, data_path: str | Path, *, time: str | None = None,
@@ -290,6 +291,18 @@ def evaluate(model: Any, data_path: str | Path, out_dir: str | Path, *,
 
     loaded = load_model(model, tracking_uri) if isinstance(model, str) else model
     horizons = _check_horizons(list(horizons or loaded.horizons), loaded.meta)
+    if loaded.meta.get("outcome_kind") == "cif":  # competing risks (issue 17)
+        from mmrisk.workflows._evaluate_competing import evaluate_competing, tag_competing_run
+
+        ev = evaluation_cohort(loaded.meta, data_path, time=time, event=event)
+        source = model_source(loaded.uri, tracking_uri) if isinstance(model, str) else {}
+        result = EvaluationResult(**evaluate_competing(
+            loaded, ev, source, out_dir, horizons, n_bootstrap=n_bootstrap, seed=seed,
+            progress=progress))
+        if log_run and source.get("experiment_id"):
+            result.run_id = _log_run(result, source, Path(out_dir), tracking_uri)
+            tag_competing_run(result.run_id, result.facts, tracking_uri)
+        return result
     report(progress, "evaluate", 0, 4)
     ev = evaluation_cohort(loaded.meta, data_path, time=time, event=event)
     pred = _predict(loaded.estimator, ev.X, ev.y, horizons)

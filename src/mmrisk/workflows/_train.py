@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import yaml
+from joblib import Parallel, delayed, effective_n_jobs
 from mlflow.tracking import MlflowClient
 from sklearn.base import clone
 
@@ -32,6 +35,7 @@ from mmrisk.evaluation import (
     cross_validate,
     decision_curve,
     make_splits,
+    permutation_importance,
     subgroup_frame,
     subgroup_table,
 )
@@ -101,81 +105,70 @@ class TrainResult:
     data_fingerprint: str
 
 
+def _save_figure(fig: Any, folder: Path, name: str) -> None:
+    """``figures/<name>.png`` in ``folder`` (logged with the rest of the child run's files)."""
+    (folder / "figures").mkdir(exist_ok=True)
+    fig.savefig(folder / "figures" / f"{name}.png")
 
 
-
-
-
-
-def _model_figures(name: str, kind: str, cv: CVResult, y: np.ndarray, horizons: list[int],
-                   fitted: Any, fit_data: tuple[pd.DataFrame, np.ndarray], seed: int) -> None:
-    pred = cv.predictions[(cv.predictions["model"] == name)
-                          & (cv.predictions["repeat"] == cv.predictions["repeat"].min())]
+def _model_figures(name: str, kind: str, pred: pd.DataFrame, y: np.ndarray,
+                   horizons: list[int], fitted: Any, fit_data: tuple[pd.DataFrame, np.ndarray],
+                   seed: int, folder: Path) -> None:
     rows = pred["row"].to_numpy()
     y_t = y[rows]
     for h in horizons:
         surv = pred[f"surv_{h}m"].to_numpy()
         try:
-            _log_figure(plot_calibration(y_t, surv, h, label=name), f"calibration_{h}m")
+            _save_figure(plot_calibration(y_t, surv, h, label=name), folder, f"calibration_{h}m")
         except ValueError as e:  # e.g. a horizon beyond follow-up: skip the figure, say why
             log.warning("calibration figure at %s months skipped for %s: %s", h, name, e)
     risk = pred["risk"].to_numpy()
-    _log_figure(plot_auc_over_time(y, y_t, {name: risk}, horizons), "td_auc")
+    _save_figure(plot_auc_over_time(y, y_t, {name: risk}, horizons), folder, "td_auc")
     survs = np.column_stack([pred[f"surv_{h}m"].to_numpy() for h in horizons])
-    _log_figure(plot_brier_over_time(y, y_t, {name: survs}, horizons), "brier_over_time")
+    _save_figure(plot_brier_over_time(y, y_t, {name: survs}, horizons), folder,
+                 "brier_over_time")
     groups = risk_groups(risk, learn_cutpoints(risk))
-    _log_figure(km_figure(y_t["time"], y_t["event"], groups,
-                          title=f"{name}: out-of-fold risk groups (tertiles)"), "km_risk_groups")
+    _save_figure(km_figure(y_t["time"], y_t["event"], groups,
+                           title=f"{name}: out-of-fold risk groups (tertiles)"),
+                 folder, "km_risk_groups")
     if model_kind(kind).cox_type:
-        _log_figure(hr_forest_figure(hazard_ratios(fitted), title=f"{name}: hazard ratios"),
-                    "hr_forest")
-    _log_figure(_permutation_figure(fitted, *fit_data, seed, name), "permutation_importance")
+        _save_figure(hr_forest_figure(hazard_ratios(fitted), title=f"{name}: hazard ratios"),
+                     folder, "hr_forest")
+    _save_figure(_permutation_figure(fitted, *fit_data, seed, name), folder,
+                 "permutation_importance")
 
 
-def _clinical_utility(name: str, cv: CVResult, cohort: Cohort, horizons: list[int],
-                      config: ExperimentConfig) -> None:
+def _clinical_utility(name: str, pred: pd.DataFrame, data: pd.DataFrame, y: np.ndarray,
+                      horizons: list[int], config: ExperimentConfig, folder: Path) -> None:
     """Out-of-fold decision curves, subgroups and centre heterogeneity of one model."""
-    pred = cv.predictions[(cv.predictions["model"] == name)
-                          & (cv.predictions["repeat"] == cv.predictions["repeat"].min())]
     rows = pred["row"].to_numpy()
-    y = cohort.y[rows]
+    y = y[rows]
     surv = np.column_stack([pred[f"surv_{h}m"].to_numpy() for h in horizons])
     risk = pred["risk"].to_numpy()
     n_boot = min(config.validation.n_bootstrap, 200)
-    table = cohort.data.iloc[rows].reset_index(drop=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        dc = decision_curve(y, surv, horizons, n_bootstrap=n_boot, seed=config.seed)
-        dc.to_csv(Path(tmp) / "decision_curve.csv", index=False)
-        _log_figure(plot_decision_curves(dc, label=name), "decision_curves")
-        wanted = available_subgroups(table)
-        if wanted:
-            subgroup_table(subgroup_frame(table, subgroups=wanted), y, risk, surv, horizons,
-                           n_bootstrap=n_boot, seed=config.seed).to_csv(
-                Path(tmp) / "subgroups.csv", index=False)
-        if "site" in table and table["site"].nunique() >= 2:
-            het = centre_heterogeneity(table["site"].astype(str), y, risk,
-                                       n_bootstrap=n_boot, seed=config.seed).summary()
-            (Path(tmp) / "centre_heterogeneity.json").write_text(
-                json.dumps({k: float(v) for k, v in het.items()}, indent=2))
-        for path in sorted(Path(tmp).iterdir()):
-            mlflow.log_artifact(str(path))
+    table = data.iloc[rows].reset_index(drop=True)
+    dc = decision_curve(y, surv, horizons, n_bootstrap=n_boot, seed=config.seed)
+    dc.to_csv(folder / "decision_curve.csv", index=False)
+    _save_figure(plot_decision_curves(dc, label=name), folder, "decision_curves")
+    wanted = available_subgroups(table)
+    if wanted:
+        subgroup_table(subgroup_frame(table, subgroups=wanted), y, risk, surv, horizons,
+                       n_bootstrap=n_boot, seed=config.seed).to_csv(
+            folder / "subgroups.csv", index=False)
+    if "site" in table and table["site"].nunique() >= 2:
+        het = centre_heterogeneity(table["site"].astype(str), y, risk,
+                                   n_bootstrap=n_boot, seed=config.seed).summary()
+        (folder / "centre_heterogeneity.json").write_text(
+            json.dumps({k: float(v) for k, v in het.items()}, indent=2))
 
 
 def _permutation_figure(fitted: Any, X: pd.DataFrame, y: np.ndarray, seed: int, name: str):
-    from sklearn.inspection import permutation_importance
-
-    from mmrisk.evaluation import cindex_harrell
-
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(X), size=min(len(X), 250), replace=False)
-    Xs, ys = X.iloc[idx], y[idx]
-
-    def score(est, X_, y_):
-        return cindex_harrell(y_, y_, est.predict(X_))
-
-    res = permutation_importance(fitted, Xs, ys, scoring=score, n_repeats=2, random_state=seed)
+    res = permutation_importance(fitted, X.iloc[idx], y[idx], n_repeats=2, seed=seed)
     return permutation_figure(
-        np.asarray(X.columns), res.importances_mean, res.importances_std,
+        np.asarray(X.columns), res["importance_mean"].to_numpy(),
+        res["importance_std"].to_numpy(),
         title=f"{name}: permutation importance (training data, {len(idx)} patients)")
 
 
@@ -209,64 +202,134 @@ def _parent_artifacts(config: ExperimentConfig, cohort: Cohort, board: pd.DataFr
                 "km_cohort")
 
 
+@dataclass
+class _Child:
+    """One model's child run, prepared away from MLflow (in a worker when models run in
+    parallel): the final fit, its params and meta, and the files of ``folder``."""
+
+    fitted: Any
+    params: dict[str, Any]
+    meta: dict[str, Any]
+    folder: Path
+    size_bytes: float
+    messages: list[logging.LogRecord]
 
 
-
-
-def _child_run(name: str, spec, config: ExperimentConfig, model: Any, cohort: Cohort,
-               cv: CVResult, fingerprint: str, tags: dict,
-               fit: tuple[np.ndarray | None, str] = (None, "all")) -> tuple[str, str, float]:
-    rows, label = fit
+def _prepare_child(name: str, spec: Any, config: ExperimentConfig, model: Any, cohort: Cohort,
+                   preds: pd.DataFrame, fit: tuple[np.ndarray | None, str],
+                   cohort_spec: dict | None, folder: Path) -> _Child:
+    """Fit the model to log and write its figures and tables into ``folder``; no MLflow."""
+    rows, _ = fit
     X, y = ((cohort.X, cohort.y) if rows is None
             else (cohort.X.iloc[rows].reset_index(drop=True), cohort.y[rows]))
     horizons = list(config.horizons)
+    fitted = clone(model).fit(X, y)
+    train_risk = np.asarray(fitted.predict(X), float)
+    cutpoints = learn_cutpoints(train_risk)
+    folder.mkdir(parents=True, exist_ok=True)
+    preds.to_parquet(folder / "predictions_oof.parquet", index=False)
+    if model_kind(spec.kind).cox_type:
+        hazard_ratios(fitted).to_csv(folder / "hazard_ratios.csv", index=False)
+    first = preds[preds["repeat"] == preds["repeat"].min()]
+    _model_figures(name, spec.kind, first, cohort.y, horizons, fitted, (X, y), config.seed,
+                   folder)
+    _clinical_utility(name, first, cohort.data, cohort.y, horizons, config, folder)
+    _write_explanations(fitted, X, config, folder)
+    profile = training_profile(X)
+    profile["risk_score"] = {
+        "quantiles": [float(q) for q in np.quantile(train_risk, np.linspace(0, 1, 11))],
+        "group_shares": {g: float(v) for g, v in pd.Series(
+            risk_groups(train_risk, cutpoints)).value_counts(normalize=True).items()}}
+    meta = {"features": list(X.columns), "horizons": horizons, "cutpoints": cutpoints,
+            "profile": profile, "input_rules": input_rules(list(X.columns)),
+            "model_name": name, "model_kind": spec.kind,
+            "max_follow_up_months": float(np.max(y["time"])),
+            "cohort": cohort_spec, "mmrisk_version": __version__,
+            "outcome": ({"time": config.data.time, "event": config.data.event,
+                         "id_column": config.data.id_column} if cohort_spec is None else None)}
+    return _Child(fitted, _model_params(spec, config, fitted), meta, folder,
+                  float(model_size_bytes(fitted)), [])
+
+
+class _Collect(logging.Handler):
+    """Keeps the log records of a worker, to be handled again in the main process."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.msg, record.args, record.exc_info = record.getMessage(), None, None
+        self.records.append(record)
+
+
+def _prepare_in_worker(*args: Any) -> _Child:
+    """:func:`_prepare_child` in a worker process: its log records and warnings come back."""
+    handler = _Collect()
+    logger = logging.getLogger("mmrisk")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            child = _prepare_child(*args)
+    finally:
+        logger.removeHandler(handler)
+    for w in caught:
+        handler.emit(logging.LogRecord("py.warnings", logging.WARNING, w.filename, w.lineno,
+                                       f"{w.category.__name__}: {w.message}", None, None))
+    child.messages = handler.records
+    return child
+
+
+def _prepare_children(config: ExperimentConfig, models: dict[str, Any], cohort: Cohort,
+                      cv: CVResult, fit: tuple[np.ndarray | None, str], cohort_spec: dict | None,
+                      tmp: Path):
+    """(name, prepared child) in config order; models in parallel over ``validation.n_jobs``.
+
+    Each task receives the cohort and that model's out-of-fold predictions only.
+    """
+    tasks = [(name, spec, config, models[name], cohort,
+              cv.predictions[cv.predictions["model"] == name].drop(columns="model"),
+              fit, cohort_spec, tmp / f"child{i}")
+             for i, (name, spec) in enumerate(config.models.items())]
+    workers = min(effective_n_jobs(config.validation.effective_n_jobs), len(tasks))
+    if workers <= 1:
+        for task in tasks:
+            yield task[0], _prepare_child(*task)
+        return
+    results = Parallel(n_jobs=workers, return_as="generator")(
+        delayed(_prepare_in_worker)(*task) for task in tasks)
+    for task, child in zip(tasks, results, strict=True):
+        for record in child.messages:
+            logging.getLogger(record.name).handle(record)
+        yield task[0], child
+
+
+def _log_child(name: str, spec: Any, config: ExperimentConfig, child: _Child, cv: CVResult,
+               tags: dict, fit: tuple[pd.DataFrame, str]) -> tuple[str, str, float]:
+    """The child run of one prepared model: params, metrics, files and the pyfunc model."""
     with mlflow.start_run(run_name=name, nested=True, experiment_id=tags["experiment_id"],
                           tags={**{k: v for k, v in tags.items()
                                    if k not in ("experiment_id", "cohort_spec")},
                                 "model_name": name, "model_kind": spec.kind,
-                                **_fit_tags(config, label)}) as run:
-        fitted = clone(model).fit(X, y)
-        train_risk = np.asarray(fitted.predict(X), float)
-        cutpoints = learn_cutpoints(train_risk)
-        mlflow.log_params(_model_params(spec, config, fitted))
+                                **_fit_tags(config, fit[1])}) as run:
+        mlflow.log_params(child.params)
         metrics = {k: v for k, v in cv.flat(name).items() if np.isfinite(v)}
         diffs = cv.differences[cv.differences["model"] == name]
         for row in diffs.itertuples(index=False):
             metrics[f"{row.metric}_diff_vs_baseline"] = float(row.diff)
-        metrics["model_size_bytes"] = float(model_size_bytes(fitted))
+        metrics["model_size_bytes"] = child.size_bytes
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
-        oof = cv.predictions[cv.predictions["model"] == name].drop(columns="model")
-        with tempfile.TemporaryDirectory() as tmp:
-            p = Path(tmp) / "predictions_oof.parquet"
-            oof.to_parquet(p, index=False)
-            mlflow.log_artifact(str(p))
-            if model_kind(spec.kind).cox_type:
-                hp = Path(tmp) / "hazard_ratios.csv"
-                hazard_ratios(fitted).to_csv(hp, index=False)
-                mlflow.log_artifact(str(hp))
-        _model_figures(name, spec.kind, cv, cohort.y, horizons, fitted, (X, y), config.seed)
-        _clinical_utility(name, cv, cohort, horizons, config)
-        _log_explanations(fitted, X, config, name)
-        profile = training_profile(X)
-        profile["risk_score"] = {
-            "quantiles": [float(q) for q in np.quantile(train_risk, np.linspace(0, 1, 11))],
-            "group_shares": {g: float(v) for g, v in pd.Series(
-                risk_groups(train_risk, cutpoints)).value_counts(normalize=True).items()}}
-        meta = {"features": list(X.columns), "horizons": horizons, "cutpoints": cutpoints,
-                "profile": profile, "input_rules": input_rules(list(X.columns)),
-                "model_name": name, "model_kind": spec.kind,
-                "max_follow_up_months": float(np.max(y["time"])),
-                "cohort": tags.get("cohort_spec"), "mmrisk_version": __version__,
-                "outcome": ({"time": config.data.time, "event": config.data.event,
-                             "id_column": config.data.id_column}
-                            if tags.get("cohort_spec") is None else None)}
-        model_uri = log_model(fitted, X, meta, seed=config.seed)
+        mlflow.log_artifacts(str(child.folder))
+        model_uri = log_model(child.fitted, fit[0], child.meta, seed=config.seed)
         value = cv.flat(name).get(config.tracking.select_metric, float("nan"))
         return run.info.run_id, model_uri, value
 
 
-def _log_explanations(fitted: Any, X: pd.DataFrame, config: ExperimentConfig, name: str) -> None:
-    """Global SHAP explanations on a sample (figures + importance table)."""
+def _write_explanations(fitted: Any, X: pd.DataFrame, config: ExperimentConfig,
+                        folder: Path) -> None:
+    """Global SHAP explanations on a sample: ``figures/shap/*.png``, ``shap/*.csv``."""
     if config.explain.n_samples <= 0:
         return
     from mmrisk.explain import explain
@@ -279,9 +342,11 @@ def _log_explanations(fitted: Any, X: pd.DataFrame, config: ExperimentConfig, na
         write_explanation(expl, tmp, rows=[])
         # Global summaries only: figures and mean |SHAP|. Per-patient tables (values,
         # reasons) describe a sample of real patients and stay out of the run.
+        (folder / "figures" / "shap").mkdir(parents=True, exist_ok=True)
+        (folder / "shap").mkdir(exist_ok=True)
         for path in sorted(Path(tmp).rglob("*.png")):
-            mlflow.log_artifact(str(path), "figures/shap")
-        mlflow.log_artifact(str(Path(tmp) / "global_importance.csv"), "shap")
+            shutil.copy(path, folder / "figures" / "shap" / path.name)
+        shutil.copy(Path(tmp) / "global_importance.csv", folder / "shap")
 
 
 @kill_runs_on_interrupt
@@ -355,12 +420,16 @@ def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
                            "horizons": ",".join(map(str, config.horizons)),
                            "n_bootstrap": v.n_bootstrap, "seed": config.seed})
         _parent_artifacts(config, cohort, board)
-        for i, (name, spec) in enumerate(config.models.items()):
-            tick("log", i, len(models))
-            children[name], uris[name], values[name] = _child_run(
-                name, spec, config, models[name], cohort, cv, fingerprint,
-                {**tags, "experiment_id": exp_id, "cohort_spec": cohort_spec}, fit)
-        tick("log", len(models), len(models))
+        tick("log", 0, len(models))
+        X_fit = X if fit[0] is None else X.iloc[fit[0]].reset_index(drop=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            prepared = _prepare_children(config, models, cohort, cv, fit, cohort_spec,
+                                         Path(tmp))
+            for i, (name, child) in enumerate(prepared):
+                children[name], uris[name], values[name] = _log_child(
+                    name, config.models[name], config, child, cv,
+                    {**tags, "experiment_id": exp_id}, (X_fit, fit[1]))
+                tick("log", i + 1, len(models))
         metric = config.tracking.select_metric
         higher = not lower_is_better(metric)
         finite = {k: val for k, val in values.items() if np.isfinite(val)}
