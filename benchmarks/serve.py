@@ -7,8 +7,8 @@ Usage::
 
 Without ``--model`` a small job is trained first (one model of ``--kind`` on a 600-patient
 synthetic registry, in a temporary store) and its champion is served. The server is the real
-command, ``mmrisk serve --model URI --port P`` (MLflow's model server, one uvicorn worker), in
-its own process group, stopped at the end.
+command, ``mmrisk serve --model URI --port P`` (MLflow's scoring app behind mmrisk's checks,
+one uvicorn worker), in its own process group, stopped at the end.
 
 For each request size (rows per request, real cohort rows with their missing values sent as
 JSON ``null``, ``dataframe_split``) and each number of concurrent clients (threads with one
@@ -126,7 +126,7 @@ class _Memory(threading.Thread):
                 cmd = " ".join(p.cmdline())
                 name = ("mmrisk serve" if "mmrisk.cli" in cmd
                         else "uvicorn worker" if "uvicorn" in cmd or "multiprocessing" in cmd
-                        else "mlflow models serve" if "mlflow models serve" in cmd
+                        else "model server" if "mmrisk.tracking._serving" in cmd
                         else cmd[:40])
                 for line in Path(f"/proc/{p.pid}/status").read_text().splitlines():
                     if line.startswith("VmHWM:"):

@@ -273,3 +273,45 @@ def test_grid_search_tunes_xgb_cox_by_inner_harrell_c(registry_data):
         search.predict_survival_function(X, return_array=True),
         search.best_estimator_.predict_survival_function(X, return_array=True),
     )
+
+
+@pytest.mark.parametrize("cls", [XGBCox, XGBAFT])
+def test_pickled_and_skops_state_hold_xgboosts_own_json_model(cls, cox_data, tmp_path):
+    """The stored booster is exactly what ``Booster.save_model("m.json")`` writes (XGBoost's
+    own file, the independent truth), and a model restored from it predicts identically."""
+    import skops.io as sio
+
+    X, y = cox_data
+    X = X.copy()
+    X.iloc[::7, 1] = np.nan
+    model = cls(n_estimators=15, max_depth=3, random_state=0, early_stopping_rounds=3, **ONE
+                ).fit(X, y)
+    model.booster_.save_model(tmp_path / "m.json")
+    state = model.__getstate__()
+    assert isinstance(state["booster_"], bytes)
+    assert json.loads(state["booster_"]) == json.loads((tmp_path / "m.json").read_bytes())
+    assert isinstance(model.booster_, xgb.Booster)  # the fitted object is unchanged
+    blob = sio.dumps(model)
+    assert not [t for t in sio.get_untrusted_types(data=blob) if t.startswith("xgboost")]
+    for restored in (pickle.loads(pickle.dumps(model)),
+                     sio.loads(blob, trusted=sio.get_untrusted_types(data=blob))):
+        assert isinstance(restored.booster_, xgb.Booster)
+        assert restored.best_iteration_ == model.best_iteration_
+        np.testing.assert_array_equal(restored.predict(X), model.predict(X))
+        np.testing.assert_array_equal(restored.predict_survival_function(X, return_array=True),
+                                      model.predict_survival_function(X, return_array=True))
+        np.testing.assert_array_equal(restored.booster_.predict(xgb.DMatrix(X), pred_contribs=True),
+                                      model.booster_.predict(xgb.DMatrix(X), pred_contribs=True))
+        config = json.loads(restored.booster_.save_config())
+        assert config["learner"]["generic_param"]["nthread"] == "1"
+
+
+def test_a_model_pickled_with_a_booster_object_still_loads(cox_data):
+    """Models pickled before the JSON state (the Booster object itself) load unchanged."""
+    X, y = cox_data
+    model = XGBCox(n_estimators=5, random_state=0, **ONE).fit(X, y)
+    legacy = dict(model.__dict__)  # what BaseEstimator pickled before: the Booster object
+    restored = XGBCox.__new__(XGBCox)
+    restored.__setstate__(pickle.loads(pickle.dumps(legacy)))
+    assert isinstance(restored.booster_, xgb.Booster)
+    np.testing.assert_array_equal(restored.predict(X), model.predict(X))

@@ -7,13 +7,16 @@ its parent. Independent truth for the digests: hashlib over the files as they li
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import pickle
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import joblib
@@ -24,12 +27,14 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import scoring_server
 from mlflow.tracking import MlflowClient
+from sklearn.base import BaseEstimator
 from typer.testing import CliRunner
 
 from mmrisk.cli import app
 from mmrisk.config import load_config
 from mmrisk.exceptions import MMRiskError
-from mmrisk.tracking import DIGEST_ENV, DIGEST_TAGS, load_model, using_store
+from mmrisk.tracking import DIGEST_ENV, DIGEST_TAGS, MMRiskPyfunc, load_model, using_store
+from mmrisk.tracking._persist import TRUSTED_TYPES, load_estimator, save_estimator
 from mmrisk.workflows import train
 from mmrisk.workflows._serve import check_model
 
@@ -91,9 +96,12 @@ class _Restore:
 
 
 def test_digests_are_recorded_in_the_run_the_logged_model_and_the_version(job):
-    files = {"estimator": job["folder"] / "artifacts" / "estimator.joblib",
-             "meta": job["folder"] / "artifacts" / "meta.json"}
+    files = {"estimator": job["folder"] / "artifacts" / "estimator.skops",
+             "meta": job["folder"] / "artifacts" / "meta.json",
+             "mlmodel": job["folder"] / "MLmodel",
+             "python_model": job["folder"] / "python_model.pkl"}
     truth = {DIGEST_TAGS[k]: _sha(p) for k, p in files.items()}
+    assert len(truth) == len(DIGEST_TAGS) == 4
     client, mv = job["client"], job["mv"]
     assert {k: mv.tags[k] for k in truth} == truth
     run_tags = client.get_run(mv.run_id).data.tags
@@ -101,7 +109,8 @@ def test_digests_are_recorded_in_the_run_the_logged_model_and_the_version(job):
     logged = client.get_logged_model(mv.source.removeprefix("models:/"))
     assert {k: logged.tags[k] for k in truth} == truth
     beside = json.loads((job["folder"] / "artifacts" / "digests.json").read_text())
-    assert {DIGEST_TAGS[k]: v for k, v in beside.items()} == truth
+    assert {DIGEST_TAGS[k]: v for k, v in beside.items()} == {
+        DIGEST_TAGS[k]: truth[DIGEST_TAGS[k]] for k in ("estimator", "meta")}
 
 
 def test_a_replaced_estimator_is_refused_before_it_is_unpickled(job, tmp_path):
@@ -111,14 +120,14 @@ def test_a_replaced_estimator_is_refused_before_it_is_unpickled(job, tmp_path):
         def __reduce__(self):
             return (Path.touch, (marker,))
 
-    with _Restore(job["folder"] / "artifacts" / "estimator.joblib") as est:
+    with _Restore(job["folder"] / "artifacts" / "estimator.skops") as est:
         est.write_bytes(pickle.dumps(Payload()))
-        with pytest.raises(MMRiskError, match=r"estimator.joblib changed after the model was "
+        with pytest.raises(MMRiskError, match=r"estimator.skops changed after the model was "
                                               r"logged .* refusing to load it"):
             load_model(job["model"], job["uri"])
         res = runner.invoke(app, ["score", "--model", job["model"], "--data", "x.csv",
                                   "--out", str(tmp_path / "o.csv"), "--tracking-uri", job["uri"]])
-        assert res.exit_code == 1 and "estimator.joblib changed" in res.output
+        assert res.exit_code == 1 and "estimator.skops changed" in res.output
     assert not marker.exists()
     assert load_model(job["model"], job["uri"]).features == ["age", "flag"]  # restored: loads again
 
@@ -130,7 +139,7 @@ def test_edited_cutpoints_are_refused_even_with_a_rewritten_digest_file(job):
         meta["cutpoints"] = [-100.0, 100.0]
         meta_path.write_text(json.dumps(meta))
         # a careful editor also rewrites the digest file beside the model ...
-        dig.write_text(json.dumps({"estimator": _sha(art / "estimator.joblib"),
+        dig.write_text(json.dumps({"estimator": _sha(art / "estimator.skops"),
                                    "meta": _sha(meta_path)}))
         # ... which the pyfunc alone accepts (the documented limit of a file beside the model)
         assert mlflow.pyfunc.load_model(str(job["folder"])) is not None
@@ -145,7 +154,7 @@ def test_edited_cutpoints_are_refused_even_with_a_rewritten_digest_file(job):
                 mlflow.pyfunc.load_model(str(job["folder"]))
         finally:
             del os.environ[DIGEST_ENV]
-        assert set(check_digests) == {"estimator", "meta"}
+        assert set(check_digests) == {"estimator", "meta", "mlmodel", "python_model"}
 
 
 def test_a_meta_without_features_is_one_message(job, tmp_path):
@@ -158,7 +167,7 @@ def test_a_meta_without_features_is_one_message(job, tmp_path):
     del meta["features"]
     meta_path.write_text(json.dumps(meta))
     (copy / "artifacts" / "digests.json").write_text(json.dumps(
-        {"estimator": _sha(copy / "artifacts" / "estimator.joblib"), "meta": _sha(meta_path)}))
+        {"estimator": _sha(copy / "artifacts" / "estimator.skops"), "meta": _sha(meta_path)}))
     with pytest.raises(MMRiskError, match=r"meta.json lacks 'features'"):
         load_model(str(copy))
 
@@ -185,14 +194,16 @@ def test_nested_cells_bad_params_and_empty_records_are_row_errors(job):
 
 
 def test_mlflow_server_behaviour_on_hostile_requests(job):
-    """What the MLflow scoring server (``mlflow models serve``) answers, called in process."""
+    """What MLflow's own scoring server answers, called in process: the behaviours that
+    ``mmrisk serve``'s checking layer (``mmrisk.tracking._serving``) exists to hide; if MLflow
+    changes them, this test says so (the served behaviour: tests/workflows/test_serve.py)."""
     model = mlflow.pyfunc.load_model(str(job["folder"]))
     schema = model.metadata.get_input_schema()
     rows = job["X"].head(3)
     # text/csv: MLflow's server turns the input schema into pandas dtypes to read the CSV, and
     # mmrisk's columns are typed Any (so that one bad cell is a row error, not a failed batch),
-    # which it cannot: CSV is refused by MLflow before the model is called (actual behaviour,
-    # documented in the README); without a schema the same CSV scores like JSON.
+    # which it cannot: CSV is refused by MLflow before the model is called; without a schema
+    # the same CSV scores like JSON.
     with pytest.raises(MlflowException, match="Failed to get pandas types"):
         scoring_server.invocations(rows.to_csv(index=False), "text/csv", model, schema)
     as_csv = scoring_server.invocations(rows.to_csv(index=False), "text/csv", model, None)
@@ -211,14 +222,13 @@ def test_mlflow_server_behaviour_on_hostile_requests(job):
     body = {"dataframe_records": [{"age": None, "flag": None}]}
     res = scoring_server.invocations(json.dumps(body), "application/json", model, schema)
     assert json.loads(res.response)["predictions"][0]["reason"] == "no feature values"
-    # MLflow's own parsing quotes a malformed body in its error (documented in the README:
-    # put the server behind a proxy that logs no response bodies); not mmrisk code
+    # MLflow's own parsing quotes a malformed body in its error
     with pytest.raises(MlflowException) as err:
         scoring_server.invocations('{"dataframe_records": [{"age": 61.5,', "application/json",
                                    model, schema)
     assert "Ensure that input is a valid JSON" in err.value.message
     # a params value of the wrong type fails MLflow's params schema before the pyfunc is
-    # called, and MLflow's message quotes the input rows (documented in the README)
+    # called, and MLflow's message quotes the input rows
     body = {"dataframe_records": [{"age": 61, "flag": 1}], "params": {"reasons": "x"}}
     with pytest.raises(MlflowException) as err:
         scoring_server.invocations(json.dumps(body), "application/json", model, schema)
@@ -278,7 +288,80 @@ def test_the_server_dies_with_its_parent_even_after_sigkill(tmp_path):
             os.kill(int(pid_file.read_text()), signal.SIGKILL)
 
 
-def test_joblib_is_what_the_estimator_file_holds(job):
-    # the digest covers exactly the file load_context unpickles
-    est = joblib.load(job["folder"] / "artifacts" / "estimator.joblib")
-    assert hasattr(est, "predict")
+def test_the_estimator_file_is_skops_with_trusted_types_only(job):
+    import skops.io as sio
+
+    path = job["folder"] / "artifacts" / "estimator.skops"
+    assert not (job["folder"] / "artifacts" / "estimator.joblib").exists()
+    with zipfile.ZipFile(path) as z:  # a zip of JSON and arrays, no pickle stream
+        assert "schema.json" in z.namelist()
+    assert set(sio.get_untrusted_types(file=path)) <= set(TRUSTED_TYPES)
+    est = load_estimator(path)
+    X = job["X"].head(20)
+    np.testing.assert_array_equal(est.predict(X), joblib_roundtrip(est).predict(X))
+
+
+def joblib_roundtrip(obj):
+    buf = io.BytesIO()
+    joblib.dump(obj, buf)
+    buf.seek(0)
+    return joblib.load(buf)
+
+
+def test_a_replaced_python_model_pickle_or_mlmodel_is_refused_before_mlflow_reads_it(
+        job, tmp_path):
+    marker = tmp_path / "code-ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    with _Restore(job["folder"] / "python_model.pkl") as pkl:
+        pkl.write_bytes(pickle.dumps(Payload()))
+        with pytest.raises(MMRiskError, match=r"python_model.pkl changed after the model was "
+                                              "logged"):
+            load_model(job["model"], job["uri"])
+    assert not marker.exists()
+    with _Restore(job["folder"] / "MLmodel") as mlmodel:
+        mlmodel.write_text(mlmodel.read_text() + "code: elsewhere\n")
+        with pytest.raises(MMRiskError, match=r"MLmodel changed after the model was logged"):
+            load_model(job["model"], job["uri"])
+    assert load_model(job["model"], job["uri"]).features == ["age", "flag"]
+
+
+class _Foreign(BaseEstimator):
+    """A type no list of mmrisk trusts."""
+
+
+def test_skops_refuses_types_outside_the_trusted_list_and_falls_back_for_foreign_objects(
+        tmp_path, caplog):
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
+
+    path = tmp_path / "estimator.skops"
+    sio.dump(FunctionTransformer(func=os.system), path)  # a file naming a dangerous function
+    with pytest.raises(MMRiskError, match=r"holds types mmrisk does not load \(.*system"):
+        load_estimator(path)
+    folder = tmp_path / "foreign"
+    folder.mkdir()
+    with caplog.at_level("WARNING"):
+        saved = save_estimator(_Foreign(), folder)
+    assert saved.name == "estimator.joblib" and not (folder / "estimator.skops").exists()
+    assert "test_integrity._Foreign" in caplog.text and "joblib" in caplog.text
+    assert isinstance(load_estimator(saved), _Foreign)
+
+
+def test_a_model_logged_before_skops_and_digests_still_loads(job):
+    """The pre-digest format (estimator.joblib + meta.json, nothing recorded) loads as before,
+    with a warning, and scores exactly as the same estimator in the new format."""
+    current = load_model(job["model"], job["uri"])
+    with using_store(job["uri"]), mlflow.start_run() as run, \
+            tempfile.TemporaryDirectory() as tmp:
+        est, meta = Path(tmp) / "estimator.joblib", Path(tmp) / "meta.json"
+        joblib.dump(current.estimator, est)
+        meta.write_text(json.dumps(current.meta))
+        mlflow.pyfunc.log_model(name="model", python_model=MMRiskPyfunc(),
+                                artifacts={"estimator": str(est), "meta": str(meta)})
+    old = load_model(f"runs:/{run.info.run_id}/model", job["uri"])
+    X = job["X"].head(10)
+    pd.testing.assert_frame_equal(old.pyfunc.predict(X), current.pyfunc.predict(X))

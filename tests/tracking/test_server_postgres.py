@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import subprocess
 
-import joblib
 import mlflow
 import numpy as np
 import pandas as pd
@@ -30,6 +29,7 @@ from mmrisk.config import load_config
 from mmrisk.exceptions import MMRiskError
 from mmrisk.registry import simulate_registry
 from mmrisk.tracking import RUN_TYPE_TAG, latest_leaderboard
+from mmrisk.tracking._persist import load_estimator
 from mmrisk.workflows import evaluate, score, server_command, train, wait_until_ready
 from mmrisk.workflows._evaluate import evaluation_cohort
 
@@ -114,9 +114,9 @@ def _sql(db: str, query: str, *args) -> list[tuple]:
 def _estimator(team: dict, version) -> object:
     """The version's fitted estimator, read from the server's artifact folder (not MLflow)."""
     model_id = version.source.removeprefix("models:/")
-    found = [p for p in team["artifacts"].rglob("estimator.joblib") if model_id in str(p)]
+    found = [p for p in team["artifacts"].rglob("estimator.skops") if model_id in str(p)]
     assert len(found) == 1, found
-    return joblib.load(found[0])
+    return load_estimator(found[0])
 
 
 def test_runs_and_versions_are_postgres_rows_and_artifacts_are_proxied(team):

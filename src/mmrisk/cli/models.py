@@ -147,11 +147,12 @@ def serve(
     tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help=STORE_HELP)]
     = None,
 ) -> None:
-    """REST scoring on 127.0.0.1 through MLflow's model server (Ctrl-C to stop).
+    """REST scoring on 127.0.0.1 through MLflow's scoring app (Ctrl-C to stop).
 
-    POST /invocations with {"dataframe_split": {"columns": [...], "data": [[...]]}} returns one
-    prediction per row (status, reason, risk_score, risk_group, surv_<h>m); GET /ping answers
-    once the model is loaded. Loopback only, no authentication.
+    POST /invocations with {"dataframe_split": {"columns": [...], "data": [[...]]}}, or CSV with
+    a header row (Content-Type: text/csv), returns one prediction per row (status, reason,
+    risk_score, risk_group, surv_<h>m); a refused request gets a short JSON message that quotes
+    no input. GET /ping answers once the model is loaded. Loopback only, no authentication.
     """
     from mmrisk.tracking import resolve_tracking_uri
     from mmrisk.workflows import serve as run

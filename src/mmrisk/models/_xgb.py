@@ -98,6 +98,42 @@ class _XGBSurvival(SurvivalAnalysisMixin, BaseEstimator):
             params["nthread"] = int(self.n_jobs)
         return params
 
+    def __getstate__(self) -> dict[str, Any]:
+        """State for pickle and skops: the booster as XGBoost's own JSON model.
+
+        ``booster_`` is stored as the bytes ``Booster.save_raw("json")`` returns (the format
+        of ``Booster.save_model("model.json")``, which XGBoost reads back across versions),
+        not as a pickled ``Booster``: a model file then holds no XGBoost object to trust.
+
+        Returns
+        -------
+        dict
+            The estimator's attributes, ``booster_`` as UTF-8 JSON bytes.
+        """
+        state = super().__getstate__()
+        booster = state.get("booster_")
+        if isinstance(booster, xgb.Booster):
+            state = {**state, "booster_": bytes(booster.save_raw(raw_format="json"))}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore the attributes; a JSON ``booster_`` is loaded by XGBoost.
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`__getstate__` returned (or, for models pickled before, a ``Booster``).
+        """
+        booster = state.get("booster_")
+        if isinstance(booster, bytes | bytearray):
+            loaded = xgb.Booster()
+            loaded.load_model(bytearray(booster))
+            n_jobs = state.get("n_jobs")
+            if n_jobs is not None:
+                loaded.set_param({"nthread": int(n_jobs)})
+            state = {**state, "booster_": loaded}
+        super().__setstate__(state)
+
     def _nthread(self) -> int:
         """Threads for XGBoost: ``n_jobs``, or -1 (XGBoost's default) when it is ``None``."""
         return -1 if self.n_jobs is None else int(self.n_jobs)

@@ -11,21 +11,27 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import joblib
 import mlflow
 import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from mmrisk.predict import predict_frame, synthetic_example
-from mmrisk.tracking._pyfunc import DIGEST_TAGS, MMRiskPyfunc, file_digests, recorded_digests
+from mmrisk.tracking._persist import save_estimator
+from mmrisk.tracking._pyfunc import (
+    DIGEST_TAGS,
+    MLFLOW_FILES,
+    MMRiskPyfunc,
+    file_digests,
+    recorded_digests,
+)
 
 log = logging.getLogger(__name__)
 
 __all__ = ["log_model", "model_source", "register_model", "register_version"]
 
 #: What a served model needs; declared so MLflow does not infer the environment per model.
-_REQUIREMENTS = ("scikit-survival", "scikit-learn", "pandas", "xgboost")
+_REQUIREMENTS = ("scikit-survival", "scikit-learn", "pandas", "xgboost", "skops")
 
 
 def _requirements() -> list[str]:
@@ -41,10 +47,13 @@ def _requirements() -> list[str]:
 def log_model(fitted: Any, X: pd.DataFrame, meta: dict, *, seed: int = 0) -> str:
     """Log ``fitted`` under the active run as the ``model`` artifact (an mmrisk pyfunc).
 
-    ``meta.json`` holds what scoring needs (summaries, never rows). The SHA-256 of
-    ``estimator.joblib`` and ``meta.json`` is written beside them (``digests.json``) and recorded
-    as tags (:data:`~mmrisk.tracking.DIGEST_TAGS`) of the logged model and of the active run;
-    loading checks them before unpickling. The input signature names
+    ``meta.json`` holds what scoring needs (summaries, never rows). The fitted object is stored
+    with skops (``estimator.skops``: no pickle; loaded with mmrisk's list of trusted types), or
+    with joblib when it holds a type outside that list (see :mod:`mmrisk.tracking._persist`).
+    The SHA-256 of the estimator file and ``meta.json`` is written beside them
+    (``digests.json``) and, with those of MLflow's ``MLmodel`` and ``python_model.pkl``,
+    recorded as tags (:data:`~mmrisk.tracking.DIGEST_TAGS`) of the logged model and of the
+    active run; loading checks them before any file is read. The input signature names
     every feature column with type ``Any``, marked optional: MLflow leaves values and presence
     to :func:`mmrisk.predict.check_rows`, so one bad cell makes that row ``status=error``
     instead of failing the whole batch. The output schema is inferred from the scoring output
@@ -77,9 +86,8 @@ def log_model(fitted: Any, X: pd.DataFrame, meta: dict, *, seed: int = 0) -> str
     inputs = Schema([ColSpec(AnyType(), str(c), required=False) for c in X.columns])
     signature = ModelSignature(inputs=inputs, outputs=inferred.outputs, params=inferred.params)
     with tempfile.TemporaryDirectory() as tmp:
-        est_path = Path(tmp) / "estimator.joblib"
+        est_path = save_estimator(fitted, tmp)
         meta_path = Path(tmp) / "meta.json"
-        joblib.dump(fitted, est_path)
         meta_path.write_text(json.dumps(meta))
         digests = file_digests({"estimator": est_path, "meta": meta_path})
         digest_path = Path(tmp) / "digests.json"
@@ -90,11 +98,22 @@ def log_model(fitted: Any, X: pd.DataFrame, meta: dict, *, seed: int = 0) -> str
                        "digests": str(digest_path)},
             signature=signature, input_example=example, pip_requirements=_requirements(),
         )
+        digests.update(_mlflow_file_digests(logged.model_id, Path(tmp) / "logged"))
     tags = {DIGEST_TAGS[k]: v for k, v in digests.items()}
     mlflow.set_logged_model_tags(logged.model_id, tags)
     if mlflow.active_run() is not None:
         mlflow.set_tags(tags)
     return logged.model_uri
+
+
+def _mlflow_file_digests(model_id: str, dst: Path) -> dict[str, str]:
+    """SHA-256 of the files MLflow wrote for a logged model and reads first when loading it."""
+    dst.mkdir()
+    location = mlflow.get_logged_model(model_id).artifact_location.rstrip("/")
+    files = {k: mlflow.artifacts.download_artifacts(artifact_uri=f"{location}/{name}",
+                                                     dst_path=str(dst))
+             for k, name in MLFLOW_FILES.items()}
+    return file_digests(files)
 
 
 def register_version(model_uri: str, name: str, tags: dict[str, str] | None = None) -> Any:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
 import mlflow.artifacts
 import mlflow.pyfunc
 import numpy as np
@@ -24,16 +23,24 @@ import pandas as pd
 
 from mmrisk.exceptions import MMRiskError
 from mmrisk.predict import check_rows, predict_rows
+from mmrisk.tracking._persist import estimator_path, load_estimator
 from mmrisk.tracking._store import using_store
 
 __all__ = ["MMRiskPyfunc", "LoadedModel", "load_model", "upgrade_meta", "DIGEST_TAGS",
-           "DIGEST_ENV", "file_digests", "recorded_digests"]
+           "DIGEST_ENV", "MLFLOW_FILES", "file_digests", "recorded_digests"]
 
 log = logging.getLogger(__name__)
 
 #: Tag (on the run, the logged model and the registered version) holding the SHA-256 of each
-#: artifact of an mmrisk model, recorded when it is logged.
-DIGEST_TAGS = {"estimator": "mmrisk.sha256.estimator", "meta": "mmrisk.sha256.meta"}
+#: file of an mmrisk model, recorded when it is logged: the estimator (``estimator.skops``, or
+#: ``estimator.joblib``), ``meta.json``, and the two files MLflow reads before mmrisk's code
+#: runs: ``MLmodel`` (which names the loader and any code path) and ``python_model.pkl`` (the
+#: pickled pyfunc class reference).
+DIGEST_TAGS = {"estimator": "mmrisk.sha256.estimator", "meta": "mmrisk.sha256.meta",
+               "mlmodel": "mmrisk.sha256.mlmodel", "python_model": "mmrisk.sha256.python_model"}
+#: Files of a logged model (relative to its folder) behind the :data:`DIGEST_TAGS` that MLflow
+#: writes itself (the estimator and ``meta.json`` live in ``artifacts/``).
+MLFLOW_FILES = {"mlmodel": "MLmodel", "python_model": "python_model.pkl"}
 #: Environment variable through which ``mmrisk serve`` hands the recorded digests (JSON,
 #: ``{"estimator": ..., "meta": ...}``) to the server process, which checks them on load.
 DIGEST_ENV = "MMRISK_MODEL_SHA256"
@@ -72,8 +79,9 @@ def _verify(paths: dict[str, str | os.PathLike], expected: dict[str, str], where
         files = ", ".join(Path(paths[k]).name for k in changed)
         raise MMRiskError(
             f"model {where}: {files} changed after the model was logged (its SHA-256 differs "
-            "from the digest recorded at training); refusing to load it, because loading a "
-            "model runs the code in its pickle. Restore the file or retrain and log the model")
+            "from the digest recorded at training); refusing to load it: a changed model must "
+            "not score, and a changed pickle would run its code. Restore the file or retrain "
+            "and log the model")
 
 
 def _check_meta(meta: Any, where: str) -> dict:
@@ -133,11 +141,13 @@ class MMRiskPyfunc(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         """Load the fitted estimator and its metadata once.
 
-        The files are checked before the estimator is unpickled: against ``digests.json``
+        The files are checked before the estimator is read: against ``digests.json``
         (written beside them when the model was logged) and, when the environment variable
         ``MMRISK_MODEL_SHA256`` is set (``mmrisk serve`` sets it from the tracking store's
         tags), against those digests; ``meta.json`` must hold ``features``, ``horizons`` and
-        ``cutpoints``.
+        ``cutpoints``. The estimator is read with skops and mmrisk's list of trusted types
+        (``estimator.skops``), or unpickled (``estimator.joblib``: older models, or a model
+        holding a type outside that list).
 
         Parameters
         ----------
@@ -165,7 +175,7 @@ class MMRiskPyfunc(mlflow.pyfunc.PythonModel):
             except json.JSONDecodeError as e:
                 raise MMRiskError(f"model {where}: meta.json is not valid JSON ({e})") from None
         self.meta_ = upgrade_meta(_check_meta(meta, where))
-        self.model_ = joblib.load(paths["estimator"])  # unpickling runs code: verified first
+        self.model_ = load_estimator(paths["estimator"])  # verified first (a pickle runs code)
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None
                 ) -> pd.DataFrame:
@@ -293,7 +303,8 @@ def load_model(uri: str, tracking_uri: str | None = None) -> LoadedModel:
     mmrisk.exceptions.MMRiskError
         With the URI and the store, when it cannot be resolved or is not an mmrisk model; when
         a file of the model differs from the SHA-256 recorded in the tracking store when it was
-        logged (checked before anything is unpickled).
+        logged (checked before MLflow or mmrisk reads any of them: ``MLmodel``,
+        ``python_model.pkl``, the estimator, ``meta.json``).
     """
     store = tracking_uri or mlflow.get_tracking_uri()
     try:
@@ -370,9 +381,14 @@ def recorded_digests(uri: str, client: Any = None) -> dict[str, str]:
 
 def _verify_folder(local: str, expected: dict[str, str], uri: str) -> None:
     folder = Path(local) / "artifacts"
-    paths = {"estimator": folder / "estimator.joblib", "meta": folder / "meta.json"}
+    paths = {"estimator": estimator_path(folder), "meta": folder / "meta.json",
+             **{k: Path(local) / name for k, name in MLFLOW_FILES.items()}}
     if not expected:
         log.warning("model %s has no SHA-256 recorded in the tracking store (logged before "
                     "mmrisk recorded digests); its files are not verified", uri)
         return
+    unchecked = [MLFLOW_FILES[k] for k in MLFLOW_FILES if k not in expected]
+    if unchecked:
+        log.warning("model %s was logged before mmrisk recorded the SHA-256 of %s; those files "
+                    "are not verified", uri, " and ".join(unchecked))
     _verify(paths, expected, repr(uri))

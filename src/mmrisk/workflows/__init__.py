@@ -14,7 +14,8 @@
 - :func:`build_report` / :func:`write_report` -- ``report``: the TRIPOD+AI HTML report of a
   train run or a model (:func:`report_data` gathers its content; ``train`` logs it with
   :func:`log_report`).
-- :func:`serve` / :func:`ui` -- MLflow's model server and UI on 127.0.0.1, in the foreground;
+- :func:`serve` / :func:`ui` -- the model server (JSON or CSV) and MLflow's UI on 127.0.0.1, in
+  the foreground;
   :func:`server` -- ``server``: a team's tracking server (database backend, proxied artifacts).
 - :func:`interruptible` / :func:`kill_runs_on_interrupt` -- SIGTERM, SIGHUP and SIGINT unwind a
   workflow (:class:`Interrupted`): temporary files removed, its MLflow runs marked KILLED.

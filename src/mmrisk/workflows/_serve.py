@@ -1,14 +1,16 @@
-"""REST scoring on 127.0.0.1 through MLflow's model server (``mlflow models serve``).
+"""REST scoring on 127.0.0.1: MLflow's scoring app behind mmrisk's request checks.
 
 ``mmrisk serve --model URI --port P`` runs::
 
-    <this python> -m mlflow models serve -m URI --host 127.0.0.1 --port P --env-manager local
+    <this python> -m mmrisk.tracking._serving --model URI --host 127.0.0.1 --port P
 
 with ``MLFLOW_TRACKING_URI`` (and ``MLFLOW_REGISTRY_URI``) set for the child, so
 ``models:/name@champion`` and ``runs:/…`` resolve against the same store as ``mmrisk train``.
-The MLflow process resolves and downloads the model once at start-up (an alias that moves later
-needs a restart), then runs ``uvicorn`` (FastAPI) in front of the logged pyfunc; answers are the
-pyfunc's own prediction table.
+Each ``uvicorn`` worker resolves and loads the model once at start-up with
+:func:`mmrisk.tracking.load_model` (files checked against the SHA-256 recorded in the store
+before anything is unpickled; an alias that moves later needs a restart) and serves MLflow's own
+scoring app (:func:`mlflow.pyfunc.scoring_server.init`) behind
+:class:`mmrisk.tracking._serving.ScoringApp`; answers are the pyfunc's own prediction table.
 
 Endpoints: ``GET /ping`` and ``GET /health`` (200 once the model is loaded), ``GET /version``,
 ``POST /invocations`` with JSON such as::
@@ -16,8 +18,12 @@ Endpoints: ``GET /ping`` and ``GET /health`` (200 once the model is loaded), ``G
     {"dataframe_split": {"columns": ["age", "sex", ...], "data": [[61.2, "F", ...], ...]}}
     {"dataframe_records": [{"age": 61.2, "sex": "F", ...}, ...]}
 
-(``null`` for a missing value; optional ``"params": {...}``) → ``{"predictions": [{...}, ...]}``,
-one record per input row with the pyfunc's output columns.
+(``null`` for a missing value; optional ``"params": {"reasons": true}``), or CSV with a header
+row (``Content-Type: text/csv``, read as ``mmrisk score`` reads a CSV file) →
+``{"predictions": [{...}, ...]}``, one record per input row with the pyfunc's output columns.
+A bad cell makes its row ``status=error``; a request that cannot be read as a whole is answered
+with ``{"error_code": ..., "message": ...}`` (4xx), a short message that quotes no input value
+and holds no stack trace.
 
 The server binds to the loopback interface only and has no authentication: to reach it from
 elsewhere put an authenticating reverse proxy (or an SSH tunnel) in front of it.
@@ -59,7 +65,7 @@ def _check(host: str, port: int) -> None:
 
 def serve_command(model_uri: str, port: int, host: str = LOOPBACK, *, workers: int = 1,
                   timeout: int = 60) -> list[str]:
-    """The ``mlflow models serve`` command line (run with this interpreter).
+    """The model server's command line (run with this interpreter).
 
     Parameters
     ----------
@@ -80,9 +86,9 @@ def serve_command(model_uri: str, port: int, host: str = LOOPBACK, *, workers: i
         The command line.
     """
     _check(host, port)
-    return [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model_uri),
-            "--host", host, "--port", str(port), "--env-manager", "local",
-            "--workers", str(int(workers)), "--timeout", str(int(timeout))]
+    return [sys.executable, "-m", "mmrisk.tracking._serving", "--model", str(model_uri),
+            "--host", host, "--port", str(port), "--workers", str(int(workers)),
+            "--timeout", str(int(timeout))]
 
 
 def serve_env(tracking_uri: str | None = None, registry_uri: str | None = None,
@@ -92,9 +98,9 @@ def serve_env(tracking_uri: str | None = None, registry_uri: str | None = None,
     ``MLFLOW_TRACKING_URI`` is ``tracking_uri``, else this process's
     (``mlflow.get_tracking_uri()``, with ``get_registry_uri()`` as ``MLFLOW_REGISTRY_URI`` when
     that differs); ``registry_uri`` sets ``MLFLOW_REGISTRY_URI`` explicitly. This
-    interpreter's ``bin`` folder goes first on ``PATH``: MLflow starts the web server as
-    ``bash -c "exec uvicorn …"``, by name, so without it a ``uvicorn`` from another environment
-    (or none) would be used when mmrisk runs from a virtualenv that is not activated.
+    interpreter's ``bin`` folder goes first on ``PATH``: MLflow's own commands start programs
+    by name (``bash -c "exec uvicorn …"``), so without it one from another environment (or
+    none) would be used when mmrisk runs from a virtualenv that is not activated.
 
     Parameters
     ----------
@@ -129,7 +135,7 @@ def serve_env(tracking_uri: str | None = None, registry_uri: str | None = None,
 def _check_server_packages() -> None:
     missing = [m for m in ("uvicorn", "fastapi") if importlib.util.find_spec(m) is None]
     if missing:
-        raise MMRiskError(f"MLflow's model server needs {' and '.join(missing)} "
+        raise MMRiskError(f"the model server needs {' and '.join(missing)} "
                           f"(pip install {' '.join(missing)})")
 
 
@@ -198,7 +204,7 @@ def serve(model_uri: str, port: int, host: str = LOOPBACK, *, tracking_uri: str 
           workers: int = 1, timeout: int = 60, grace: float = 10.0) -> int:
     """Run the model server in the foreground until it exits or this process is signalled.
 
-    The server runs in its own process group (MLflow's CLI process and its ``uvicorn`` child);
+    The server runs in its own process group (``uvicorn`` and its worker processes);
     SIGINT, SIGTERM and SIGHUP received here are forwarded to the whole group, which gets
     ``grace`` seconds to shut down before SIGKILL.
 
