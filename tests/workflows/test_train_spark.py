@@ -176,5 +176,5 @@ def test_engine_and_master_are_checked():
         check_engine("local", "local[2]")
     with pytest.raises(MMRiskError, match="engine must be one of local, spark; got 'dask'"):
         check_engine("dask")
-    with pytest.raises(MMRiskError, match="has 'competing:'"):
+    with pytest.raises(MMRiskError, match="competing-risks one"):
         check_engine("spark", "local[2]", competing=True)

@@ -272,11 +272,13 @@ def check_engine(engine: str, master: str | None = None,
         raise MMRiskError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}.")
     if engine == "local":
         if master is not None:
-            raise MMRiskError("--master is for --engine spark; the local engine has no master.")
+            raise MMRiskError("a Spark master was given but the engine is 'local'; the master "
+                              "is for the 'spark' engine.")
         return engine, None
     if competing:
-        raise MMRiskError("--engine spark trains single-outcome configs; this config has "
-                          "'competing:' (progression vs death), which the local engine trains.")
+        raise MMRiskError("the 'spark' engine trains single-outcome configs; this config is "
+                          "a competing-risks one (cohort.endpoint: progression_cr or "
+                          "data.competing_risks: true), which the 'local' engine trains.")
     from mmrisk.workflows._spark import _require_pyspark
 
     _require_pyspark()
