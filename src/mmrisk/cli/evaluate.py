@@ -54,8 +54,12 @@ def evaluate(
     Brier scores, decision curves (net benefit against treat-all), subgroups (sex, age band,
     R-ISS, centre, era) and centre heterogeneity, each with a 95% bootstrap interval. Writes
     [bold]metrics.csv[/], [bold]decision_curve.csv[/], [bold]subgroups.csv[/],
-    [bold]exclusions.csv[/], [bold]evaluation.json[/] and figures/, and logs an MLflow run of
-    type evaluation in the model's experiment.
+    [bold]exclusions.csv[/], [bold]evaluation.json[/], the cohort's [bold]table1.csv[/],
+    [bold]profile.json[/] and [bold]cohort.json[/], figures/ and the TRIPOD+AI
+    [bold]report.html[/] (development beside this evaluation), and logs an MLflow run of type
+    evaluation in the model's experiment. A competing-risks model (cif_<h>m) is evaluated
+    with Wolbers' C, CIF AUC/Brier, calibration against Aalen–Johansen ([bold]calibration.csv[/],
+    [bold]risk_groups.csv[/]) and subgroups; no decision curves or report for it yet.
     """
     from mmrisk.tracking import resolve_tracking_uri
     from mmrisk.workflows import evaluate as run

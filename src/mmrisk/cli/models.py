@@ -151,8 +151,9 @@ def serve(
 
     POST /invocations with {"dataframe_split": {"columns": [...], "data": [[...]]}}, or CSV with
     a header row (Content-Type: text/csv), returns one prediction per row (status, reason,
-    risk_score, risk_group, surv_<h>m); a refused request gets a short JSON message that quotes
-    no input. GET /ping answers once the model is loaded. Loopback only, no authentication.
+    risk_score, risk_group, surv_<h>m or cif_<h>m); a refused request gets a short JSON
+    message that quotes no input. GET /ping answers once the model is loaded. Loopback only,
+    no authentication.
     """
     from mmrisk.tracking import resolve_tracking_uri
     from mmrisk.workflows import serve as run
