@@ -79,7 +79,7 @@ def team(postgres, tmp_path_factory):
         proc = subprocess.Popen(server_command(postgres.uri(), str(artifacts), port, workers=2),
                                 stdout=out, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)
-    old = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    old = mlflow.get_tracking_uri()
     try:
         try:
             wait_until_ready(port, proc=proc, timeout=300, path="/health")
@@ -97,8 +97,8 @@ def team(postgres, tmp_path_factory):
                "result": result, "db": postgres.uri(), "postgres": postgres}
     finally:
         stop_process_group(proc, timeout=30)
-        mlflow.set_tracking_uri(old[0])
-        mlflow.set_registry_uri(old[1])
+        mlflow.set_tracking_uri(old)
+        mlflow.set_registry_uri(None)  # follow the tracking URI again (never pin a registry)
 
 
 def _sql(db: str, query: str, *args) -> list[tuple]:

@@ -172,7 +172,7 @@ def test_a_bad_master_is_one_clear_error(tiny, master, message):
 def test_engine_and_master_are_checked():
     assert check_engine("local") == ("local", None)
     assert check_engine("spark", "local[2]") == ("spark", "local[2]")
-    with pytest.raises(MMRiskError, match="--master is for --engine spark"):
+    with pytest.raises(MMRiskError, match="the master is for the .spark. engine"):
         check_engine("local", "local[2]")
     with pytest.raises(MMRiskError, match="engine must be one of local, spark; got 'dask'"):
         check_engine("dask")
