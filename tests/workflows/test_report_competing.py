@@ -27,7 +27,7 @@ from mmrisk.cli import app
 from mmrisk.exceptions import MMRiskError
 from mmrisk.models import predict_cif_at, split_model
 from mmrisk.tracking import load_model
-from mmrisk.workflows import build_report
+from mmrisk.workflows import build_report, evaluate
 
 runner = CliRunner()
 
@@ -192,7 +192,42 @@ def test_survival_only_parts_claim_nothing(logged):
         assert f'id="{anchor}"' in logged, anchor
 
 
-def test_evaluations_of_a_competing_model_are_refused(cr_job):
-    with pytest.raises(MMRiskError, match="competing-risks model does not include evaluation"):
+@pytest.fixture(scope="module")
+def evaluated(cr_job, tmp_path_factory):
+    """The champion evaluated on 300 new patients: its run logs ``report.html``."""
+    out = tmp_path_factory.mktemp("cr-eval")
+    res = evaluate(cr_job["registered"], cr_job["new_path"], out, n_bootstrap=20, seed=2,
+                   tracking_uri=cr_job["tracking_uri"])
+    return res, out
+
+
+def test_evaluate_logs_a_report_with_the_evaluation(cr_job, client, evaluated, tmp_path):
+    res, out = evaluated
+    assert "report.html" in {f.path for f in client.list_artifacts(res.run_id)}
+    page = (out / "report.html").read_text(encoding="utf-8")
+    text = _text(page)
+    metrics = pd.read_csv(client.download_artifacts(res.run_id, "metrics.csv", str(tmp_path)))
+    caption = "Evaluation 1 (300 patients"
+    rows = {r[0]: r[1] for r in _table_rows(page, caption)}
+    assert set(rows) == set(metrics["metric"]) and "ext_cindex_wolbers" in rows
+    for r in metrics.itertuples(index=False):
+        assert rows[r.metric] == f"{_fmt3(r.value)} [{_fmt3(r.lo)}, {_fmt3(r.hi)}]", r.metric
+    new = cr_job["new"]
+    n1, n2 = int((new["status"] == 1).sum()), int((new["status"] == 2).sum())
+    assert (f"event of interest: {n1}; competing event: {n2}; censored: "
+            f"{len(new) - n1 - n2}" in text)
+    status = dict(re.findall(r'<tr id="item-(\w+)">.*?<td class="status-(\w+)"', page, re.S))
+    for item in ("16", "20c", "12g"):
+        assert status[item] in ("reported", "partly"), item
+    for item in ("10", "23b", "24"):
+        assert status[item] == "author", item
+    assert 'id="decision-curves"' not in page and "S0(h)" not in text
+    assert not re.search(r"\bP\d{4}\b", page)
+    assert "evaluation 1: Calibration of the predicted CIF" in text
+
+
+def test_a_survival_evaluation_run_is_refused(cr_job):
+    with pytest.raises(MMRiskError, match="evaluation run"):
         build_report(run_id=cr_job["result"].parent_run_id,
-                     evaluation_run_ids=["x"], tracking_uri=cr_job["tracking_uri"])
+                     evaluation_run_ids=[cr_job["result"].parent_run_id],
+                     tracking_uri=cr_job["tracking_uri"])

@@ -23,8 +23,10 @@ survival report's, with the parts that differ:
 - no sample-size check: Riley et al.'s criteria for a time-to-event model do not address
   competing risks, so TRIPOD+AI item 10 is left to the authors; no decision curves.
 
-Evaluation runs of a competing-risks model are not included yet (they have no cohort
-summaries); asking for them is an error.
+Evaluation runs (``mmrisk evaluate`` of a competing-risks model, tagged ``outcome_kind: cif``)
+add their cohort (flow with competing events, Table 1, predictor profile), ``ext_`` metrics,
+subgroups and figures, as in the survival report; they have no decision curves or centre
+heterogeneity.
 """
 
 from __future__ import annotations
@@ -194,7 +196,7 @@ def _model_lines(config: ExperimentConfig) -> list[str]:
 
 
 def _analysis(config: ExperimentConfig | None, meta: dict, names: list[str],
-              tags: dict) -> AnalysisDescription | None:
+              tags: dict, evaluations: list) -> AnalysisDescription | None:
     if config is None:
         return None
     v = config.validation
@@ -216,6 +218,10 @@ def _analysis(config: ExperimentConfig | None, meta: dict, names: list[str],
                              f"replicates; the best model by {config.tracking.select_metric} "
                              "is registered."),
         measures=base._measures(names),
+        prediction_method=("Predictions for the evaluation cohorts come from the registered "
+                           "model object (the MLflow model, not refitted): the CIF of the event "
+                           "of interest at each horizon; rows failing the input checks are "
+                           "counted and not evaluated." if evaluations else None),
         class_imbalance=("None: the outcome is time to event with a competing event; no "
                          "resampling, weighting or threshold moving was used."),
         model_output=(f"A risk score (the predicted CIF of the event of interest at the last "
@@ -224,6 +230,25 @@ def _analysis(config: ExperimentConfig | None, meta: dict, names: list[str],
                       "the training risk score (cut-points "
                       + ", ".join(f"{c:.4g}" for c in cut) + ")."),
         software=base._software(tags))
+
+
+def _evaluation(runs: Any, run_id: str, i: int) -> dict:
+    """An evaluation run of a competing-risks model: the survival reader, with competing
+    events counted apart and the competing-risks figures titled."""
+    e = base._evaluation(runs, run_id, i)
+    if e["run"].data.tags.get("outcome_kind") != "cif":
+        raise MMRiskError(f"evaluation run {run_id} did not evaluate a competing-risks model")
+    competing = e["facts"].get("n_competing_events")
+    e["cohort"].competing_events = int(competing) if competing is not None else None
+    titles = {"cif_calibration": ("calibration", "Calibration of the predicted CIF of "
+                                  "progression (tenths of predicted risk)"),
+              "cif_risk_groups": ("performance", "Aalen–Johansen CIF by the model's risk "
+                                  "groups")}
+    e["figures"] = []
+    for stem, png in runs.pngs(run_id, "figures"):
+        section, title = titles.get(stem, ("performance", stem.replace("_", " ")))
+        e["figures"].append(ReportFigure(section, f"{e['label']}: {title}", png))
+    return e
 
 
 def _title(meta: dict) -> str:
@@ -251,7 +276,7 @@ def competing_report_data(runs: Any, loaded: LoadedModel, config: ExperimentConf
     cohort : Cohort or None
         The development cohort, if available (accrual years, centres, follow-up).
     evaluation_run_ids : list of str
-        Must be empty: evaluations of competing-risks models are not reported yet.
+        Runs of ``mmrisk evaluate`` of this competing-risks model to include, in order.
 
     Returns
     -------
@@ -261,33 +286,35 @@ def competing_report_data(runs: Any, loaded: LoadedModel, config: ExperimentConf
     Raises
     ------
     mmrisk.exceptions.MMRiskError
-        If evaluation runs are given.
+        If an evaluation run is not one of a competing-risks model.
     """
-    if evaluation_run_ids:
-        raise MMRiskError("the report of a competing-risks model does not include evaluation "
-                          f"runs yet; got {list(evaluation_run_ids)!r}: report the train run "
-                          "alone")
     meta, pid = loaded.meta, runs.parent.info.run_id
     scheme = base._scheme_text(config) if config is not None else "internal validation"
+    evaluations = [_evaluation(runs, rid, i) for i, rid in enumerate(evaluation_run_ids, 1)]
     dev = base._development_cohort(runs, config, cohort, meta)
     competing = runs.parent.data.params.get("n_competing_events")
     dev.competing_events = int(competing) if competing is not None else None
-    perf, names = base._performance(runs, meta, scheme.split(";")[0], [])
+    perf, names = base._performance(runs, meta, scheme.split(";")[0], evaluations)
+    figures = _figures(runs, runs.csv(pid, "cohort_gray.csv"), meta.get("model_kind", ""))
+    for e in evaluations:
+        figures += e["figures"]
     issues = runs.csv(pid, "data_issues.csv")
     n_issues = int(issues["n"].sum()) if issues is not None and "n" in issues else 0
     landmark = (meta.get("cohort") or {}).get("landmark")
     surv = base._assemble_defaults(config, n_issues)
     return ReportData(
-        title=_title(meta), provenance=base._provenance(runs, []), cohorts=[dev],
+        title=_title(meta), provenance=base._provenance(runs, evaluations),
+        cohorts=[dev] + [e["cohort"] for e in evaluations],
         outcome=_outcome(config, meta, runs.csv(pid, "cohort_cif.csv")),
         predictors=base._predictors(meta), predictor_selection=base._selection(config, meta),
         data_preparation=surv["data_preparation"],
         treatments=base._TREATMENTS.get(landmark) if landmark else None,
         missing_data=surv["missing_data"], sample_size=None,
-        analysis=_analysis(config, meta, names, runs.parent.data.tags),
-        analysis_counts=base._analysis_counts(dev, scheme.split(";")[0], []),
+        analysis=_analysis(config, meta, names, runs.parent.data.tags, evaluations),
+        evaluation_differences=base._differences_text(evaluations, dev),
+        analysis_counts=base._analysis_counts(dev, scheme.split(";")[0], evaluations),
         model=_model_spec(runs, loaded, config), performance=perf,
-        figures=_figures(runs, runs.csv(pid, "cohort_gray.csv"), meta.get("model_kind", "")),
+        subgroups=base._stack(evaluations, "subgroups"), figures=figures,
         scoring_rules=list(SCORING_RULES))
 
 
