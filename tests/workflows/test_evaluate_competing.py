@@ -182,7 +182,8 @@ def test_files_facts_and_mlflow_run(cr_job, evaluated, scored):
     names = {p.name for p in out.rglob("*") if p.is_file()}
     assert names == {"metrics.csv", "calibration.csv", "risk_groups.csv", "subgroups.csv",
                      "exclusions.csv", "evaluation.json", "cif_calibration.png",
-                     "cif_risk_groups.png"}
+                     "cif_risk_groups.png", "table1.csv", "profile.json", "cohort.json",
+                     "report.html"}
     facts = json.loads((out / "evaluation.json").read_text())
     assert facts["outcome_kind"] == "cif"
     assert facts["n_patients"] == code.size and facts["n_excluded"] == 0

@@ -293,7 +293,12 @@ def _flow_diagram(cohort: ReportCohort) -> _FlowDiagram | None:
         arrows.append((centre, top, centre, y))
     for _, r in included.iterrows():
         lines = [str(r["reason"]).capitalize(), f"n = {_fmt(int(r['n']))}"]
-        if cohort.events is not None and cohort.n is not None:
+        if (cohort.events is not None and cohort.n is not None
+                and cohort.competing_events is not None):
+            lines.append(f"event of interest: {_fmt(int(cohort.events))}; competing event: "
+                         f"{_fmt(int(cohort.competing_events))}; censored: "
+                         f"{_fmt(int(cohort.n - cohort.events - cohort.competing_events))}")
+        elif cohort.events is not None and cohort.n is not None:
             lines.append(f"with the outcome: {_fmt(int(cohort.events))}; without: "
                          f"{_fmt(int(cohort.n - cohort.events))}")
         if cohort.median_followup is not None:
@@ -315,10 +320,30 @@ def _rest_example(model: ModelSpecification) -> str:
             f"     -d '{body}'")
 
 
+def _cause_hr_table(hr: pd.DataFrame) -> _Table:
+    """Hazard ratios of each cause with their coefficients (log hazard ratios)."""
+    rows = []
+    for r in hr.itertuples(index=False):
+        b = math.log(r.hr) if r.hr > 0 else float("nan")
+        rows.append([str(r.cause), str(r.term), f"{b:.6g}", f"{r.hr:.6g}",
+                     _ci(r.hr, getattr(r, "hr_lo", None), getattr(r, "hr_hi", None))
+                     .partition(" ")[2] or "—",
+                     _fmt(getattr(r, "p", None))])
+    return _Table(["cause", "encoded column", "coefficient", "hazard ratio", "95% CI",
+                   "p-value"], rows)
+
+
 def _model_view(model: ModelSpecification | None) -> dict | None:
     if model is None:
         return None
-    view: dict[str, Any] = {"spec": model, "coefficients": None, "baseline": None, "rest": None}
+    view: dict[str, Any] = {"spec": model, "coefficients": None, "baseline": None, "rest": None,
+                            "cause_hr": None, "baseline_cif": None}
+    if _nonempty(model.cause_hazard_ratios):
+        view["cause_hr"] = _cause_hr_table(model.cause_hazard_ratios)
+    if model.baseline_cif:
+        view["baseline_cif"] = _Table(["horizon", "baseline CIF0(h)"],
+                                      [[f"{h:g}", f"{c:.6g}"]
+                                       for h, c in sorted(model.baseline_cif.items())])
     if model.is_cox:
         centre = model.centering or {}
         view["coefficients"] = _Table(

@@ -78,6 +78,9 @@ class ReportCohort:
         ``included``), ``reason``, ``n``.
     n, events : int, optional
         Participants analysed and outcome events among them.
+    competing_events : int, optional
+        Competing-risks outcomes only: competing events among them (the flow diagram then
+        shows events, competing events and censored).
     median_followup : float, optional
         Median follow-up (reverse Kaplan-Meier), in months.
     table1 : pandas.DataFrame, optional
@@ -101,6 +104,7 @@ class ReportCohort:
     flow: pd.DataFrame | None = None
     n: int | None = None
     events: int | None = None
+    competing_events: int | None = None
     median_followup: float | None = None
     table1: pd.DataFrame | None = None
     profile: dict | None = None
@@ -256,6 +260,14 @@ class ModelSpecification:
         Columns the served model returns.
     port : int, default=5001
         Port of the REST example.
+    cause_hazard_ratios : pandas.DataFrame, optional
+        Competing-risks models: ``cause``, ``term``, ``hr`` (and ``hr_lo``, ``hr_hi``, ``p``),
+        the cause-specific (or, for Fine–Gray, subdistribution) hazard ratios of each cause.
+    hazard_ratio_kind : str, optional
+        What ``cause_hazard_ratios`` holds: ``"cause-specific"`` or ``"subdistribution"``.
+    baseline_cif : dict of float to float, optional
+        Fine–Gray models: cumulative incidence of the event of interest at each horizon when
+        every encoded column is 0, so that ``CIF(h | x) = 1 - (1 - CIF0(h)) ** exp(LP)``.
     """
 
     name: str
@@ -268,6 +280,9 @@ class ModelSpecification:
     input_columns: list[str] = field(default_factory=list)
     output_columns: list[str] = field(default_factory=list)
     port: int = 5001
+    cause_hazard_ratios: pd.DataFrame | None = None
+    hazard_ratio_kind: str | None = None
+    baseline_cif: dict[float, float] | None = None
 
     @property
     def is_cox(self) -> bool:

@@ -38,6 +38,7 @@ from mmrisk.workflows._lifecycle import (
 )
 from mmrisk.workflows._recalibrate import RecalibrationResult, recalibrate_model
 from mmrisk.workflows._report import build_report, log_report, report_data, write_report
+from mmrisk.workflows._report_competing import competing_report_data  # noqa: F401 (registers)
 from mmrisk.workflows._score import (
     ScoreResult,
     drift_paths,

@@ -304,9 +304,14 @@ def evaluate(model: Any, data_path: str | Path, out_dir: str | Path, *,
         result = EvaluationResult(**evaluate_competing(
             loaded, ev, source, out_dir, horizons, n_bootstrap=n_bootstrap, seed=seed,
             progress=progress))
+        result.files += write_cohort_summaries(out_dir, ev,
+                                               registry=_is_extract(Path(data_path)))
         if log_run and source.get("experiment_id"):
             result.run_id = _log_run(result, source, Path(out_dir), tracking_uri)
             tag_competing_run(result.run_id, result.facts, tracking_uri)
+            html = log_evaluation_report(result.run_id, out_dir, tracking_uri=tracking_uri)
+            if html is not None:
+                result.files.append(html)
         return result
     report(progress, "evaluate", 0, 4)
     ev = evaluation_cohort(loaded.meta, data_path, time=time, event=event)

@@ -78,6 +78,11 @@ log = logging.getLogger(__name__)
 
 _PARENT_TAG = "mlflow.parentRunId"
 
+#: Report builders of other outcome kinds, by the model's ``meta.outcome_kind``: they import
+#: this module's helpers, so they register here (``"cif"``: workflows._report_competing,
+#: imported by ``mmrisk.workflows``) instead of being imported by it (no import cycle).
+OUTCOME_ASSEMBLERS: dict[str, Any] = {}
+
 _ENDPOINTS = {
     "pfs": ("progression-free survival",
             "Progression (IMWG criteria, as recorded in the registry's disease events) or death "
@@ -126,6 +131,13 @@ _MEASURES = {
     "e90": "90th centile of the absolute calibration error (E90) at each horizon",
     "oe": "observed / expected risk at each horizon (Kaplan-Meier vs mean predicted risk)",
     "dcal_pvalue": "D-calibration test p-value",
+    "cindex_wolbers": "Wolbers' C-index of the event of interest up to the last horizon "
+                      "(competing events stay comparable; discrimination)",
+    "cif_auc": "time-dependent AUC of the predicted CIF at each horizon (cause 1, IPCW)",
+    "cif_brier": "Brier score of the predicted CIF at each horizon (cause 1, IPCW)",
+    "cif_ici": "integrated calibration index of the predicted CIF at each horizon (lowess "
+               "through Aalen-Johansen pseudo-values)",
+    "cif_oe": "observed (Aalen-Johansen) / expected (mean predicted) CIF at each horizon",
 }
 _SCHEMES = {
     "kfold": "event-stratified {k}-fold cross-validation repeated {r} time(s); "
@@ -963,9 +975,33 @@ def report_data(*, run_id: str | None = None, model_uri: str | None = None,
         return _assemble(runs, loaded, config, cohort, list(evaluation_run_ids))
 
 
+def _assemble_defaults(config: ExperimentConfig | None, n_issues: int) -> dict[str, str | None]:
+    """Data preparation (7) and missing data (11): the same for every outcome kind."""
+    if config is None:
+        return {"data_preparation": None, "missing_data": None}
+    return {
+        "data_preparation": (
+            "The extract was checked against the registry data contract (types, codes, "
+            "ranges, SI units, keys, date precision and order). Values the validator rejects "
+            f"were set to missing and counted ({n_issues:,} values), never corrected; records "
+            "dated after the landmark are never predictors. The same checks apply to every "
+            "participant."),
+        "missing_data": (
+            "No participant was excluded for a missing predictor. Within the model's feature "
+            "pipeline, fitted on training data only, a missing numeric value is imputed by the "
+            "training median with a missing indicator, and a missing category is a category "
+            "of its own; the share missing of each predictor is in the predictors table."),
+    }
+
+
 def _assemble(runs: _Runs, loaded: LoadedModel, config: ExperimentConfig | None,
               cohort: Cohort | None, evaluation_run_ids: list[str]) -> ReportData:
     meta = loaded.meta
+    if meta.get("outcome_kind") == "cif":
+        if "cif" not in OUTCOME_ASSEMBLERS:
+            raise MMRiskError("no report for competing-risks models is available (import "
+                              "mmrisk.workflows)")
+        return OUTCOME_ASSEMBLERS["cif"](runs, loaded, config, cohort, evaluation_run_ids)
     scheme = _scheme_text(config) if config is not None else "internal validation"
     evaluations = [_evaluation(runs, rid, i) for i, rid in enumerate(evaluation_run_ids, 1)]
     dev = _development_cohort(runs, config, cohort, meta)
@@ -985,18 +1021,8 @@ def _assemble(runs: _Runs, loaded: LoadedModel, config: ExperimentConfig | None,
         cohorts=[dev] + [e["cohort"] for e in evaluations], outcome=_outcome(config, meta),
         predictors=_predictors(meta),
         predictor_selection=_selection(config, meta),
-        data_preparation=(None if config is None else
-                          "The extract was checked against the registry data contract (types, "
-                          "codes, ranges, SI units, keys, date precision and order). Values "
-                          f"the validator rejects were set to missing and counted ({n_issues:,}"
-                          " values), never corrected; records dated after the landmark are "
-                          "never predictors. The same checks apply to every participant."),
+        **_assemble_defaults(config, n_issues),
         treatments=_TREATMENTS.get(landmark) if landmark else None,
-        missing_data=("No participant was excluded for a missing predictor. Within the model's "
-                      "feature pipeline, fitted on training data only, a missing numeric value "
-                      "is imputed by the training median with a missing indicator, and a "
-                      "missing category is a category of its own; the share missing of each "
-                      "predictor is in the predictors table." if config is not None else None),
         sample_size=_sample_size(runs, loaded, cohort, scheme.split(";")[0]),
         analysis=_analysis(config, meta, names, runs.parent.data.tags, evaluations,
                            bool(recal)),

@@ -78,6 +78,7 @@ from mmrisk.tracking import (
     setup_experiment,
 )
 from mmrisk.workflows._cohort import CAUSE_NAMES, cohort_cif_tables
+from mmrisk.workflows._report import log_report
 from mmrisk.workflows._runfacts import final_fit_rows as _final_fit_rows
 from mmrisk.workflows._runfacts import fit_tags as _fit_tags
 from mmrisk.workflows._runfacts import git_commit as _git_commit
@@ -538,6 +539,7 @@ def train_competing(config: ExperimentConfig, *, tracking_uri: str | None = None
                 {**tags, "experiment_id": exp_id, "cohort_spec": cohort_spec}, fit)
         tick("log", len(models), len(models))
         registered = _register(config, values, uris, children, fingerprint)
+    log_report(parent.info.run_id, tracking_uri=uri, cohort=cohort)  # warns, never fails
     return {"parent_run_id": parent.info.run_id, "child_run_ids": children,
             "leaderboard": board, "cv": cv, "registered": registered, "experiment_id": exp_id,
             "tracking_uri": uri, "data_fingerprint": fingerprint}
