@@ -213,11 +213,13 @@ def register_model(name: str, model_uri: str, run_id: str, metric: str, value: f
         ``name``, ``version``, ``alias`` (``champion`` or ``challenger``), ``run_id``, and
         ``replaced_unfinished`` (why a champion that did not finish was replaced, or None).
     """
-    from mmrisk.tracking._store import store_lock
+    from mmrisk.tracking._store import store_lock, using_store
 
     client = client or MlflowClient()
     uri = getattr(client, "_registry_uri", None) or mlflow.get_registry_uri()
-    with store_lock(uri, f"champion.{name}"):
+    with store_lock(uri, f"champion.{name}"), using_store(uri):
+        # The client's store is also the registry MLflow's fluent API registers into, whatever
+        # registry an earlier call pinned in this process.
         mv = register_version(model_uri, name)
         client.set_model_version_tag(name, mv.version, "data_fingerprint", fingerprint)
         client.set_model_version_tag(name, mv.version, metric, repr(float(value)))

@@ -366,8 +366,8 @@ def setup_experiment(uri: str, experiment: str) -> str:
     The store is prepared first (:func:`prepare_store`); runs of the experiment still marked
     RUNNING whose process on this host is gone are marked KILLED
     (:func:`mmrisk.tracking.reap_dead_runs`). When another process creates the experiment at
-    the same moment, its experiment is used. MLflow's tracking and registry URIs point at
-    ``uri`` afterwards.
+    the same moment, its experiment is used. MLflow's tracking URI points at ``uri``
+    afterwards.
 
     Parameters
     ----------
@@ -389,9 +389,6 @@ def setup_experiment(uri: str, experiment: str) -> str:
     if uri != mlflow.get_tracking_uri():
         _forget_artifact_repos()
     mlflow.set_tracking_uri(uri)
-    # The store's own registry: a registry pinned earlier in the process (another store) would
-    # otherwise receive this store's model versions.
-    mlflow.set_registry_uri(uri)
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:
         exp_id = found.experiment_id

@@ -557,7 +557,7 @@ def _register(config: ExperimentConfig, values: dict, uris: dict, children: dict
     mlflow.set_tag("best_model", best)
     registered = register_model(config.tracking.registered_model, uris[best], children[best],
                                 metric, finite[best], fingerprint, higher,
-                                client=MlflowClient())
+                                client=MlflowClient(tracking_uri=uri, registry_uri=uri))
     mlflow.set_tag("registered_version", registered["version"])
     mlflow.set_tag("registered_alias", registered["alias"])
     return registered
