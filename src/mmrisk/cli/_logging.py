@@ -70,6 +70,8 @@ def configure(verbose: bool) -> Path | None:
         lib = logging.getLogger(name)
         lib.handlers[:] = [handler]
         lib.propagate = False
-        lib.setLevel(logging.INFO)
+        # SQLAlchemy's INFO is every SQL statement with its parameters (thousands of lines per
+        # command): warnings only.
+        lib.setLevel(logging.WARNING if name in ("sqlalchemy", "alembic") else logging.INFO)
     warnings.simplefilter("default")
     return path

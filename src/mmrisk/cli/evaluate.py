@@ -59,7 +59,7 @@ def evaluate(
     [bold]report.html[/] (development beside this evaluation), and logs an MLflow run of type
     evaluation in the model's experiment. A competing-risks model (cif_<h>m) is evaluated
     with Wolbers' C, CIF AUC/Brier, calibration against Aalen–Johansen ([bold]calibration.csv[/],
-    [bold]risk_groups.csv[/]) and subgroups; no decision curves or report for it yet.
+    [bold]risk_groups.csv[/]), subgroups and its own report; no decision curves for it yet.
     """
     from mmrisk.tracking import resolve_tracking_uri
     from mmrisk.workflows import evaluate as run

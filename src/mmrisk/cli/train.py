@@ -57,7 +57,9 @@ def train(
     if reg:
         out.print(f"Registered [bold]{reg['name']}[/] version {reg['version']} as "
                   f"[bold]{reg['alias']}[/] (models:/{reg['name']}@{reg['alias']}).")
-    out.print("Next: [bold]mmrisk compare[/] for the leaderboard, [bold]mmrisk ui[/] to browse.")
+    name = experiment or cfg.tracking.experiment
+    out.print(f"Next: [bold]mmrisk compare --experiment {name}[/] for the leaderboard, "
+              "[bold]mmrisk ui[/] to browse.")
 
 
 class BoardFormat(StrEnum):

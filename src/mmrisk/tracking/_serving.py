@@ -428,10 +428,25 @@ def app_from_env() -> ScoringApp:
     """
     from mmrisk.tracking._pyfunc import load_model
 
+    _server_logging()
     loaded = load_model(os.environ[MODEL_ENV])
     feats = (loaded.meta.get("profile") or {}).get("features", {})
     categorical = [f for f in loaded.features if feats.get(f, {}).get("kind") == "categorical"]
     return scoring_app(loaded.pyfunc, categorical)
+
+
+def _server_logging() -> None:
+    """The server's console: mmrisk's own lines (refused requests, replaced messages) on stderr;
+    MLflow's per-request warnings (e.g. columns outside the signature, which mmrisk checks
+    itself) and uvicorn's startup/access lines are left out."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("mmrisk serve: %(message)s"))
+    ours = logging.getLogger("mmrisk")
+    if not any(getattr(h, "_mmrisk_serve", False) for h in ours.handlers):
+        handler._mmrisk_serve = True  # type: ignore[attr-defined]
+        ours.addHandler(handler)
+    ours.setLevel(logging.INFO)
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -453,8 +468,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     os.environ[MODEL_ENV] = args.model  # the workers inherit it
     os.environ["MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"] = str(args.timeout)
+    _server_logging()
     uvicorn.run("mmrisk.tracking._serving:app_from_env", factory=True, host=args.host,
-                port=args.port, workers=args.workers, log_level="info")
+                port=args.port, workers=args.workers, log_level="warning", access_log=False)
 
 
 if __name__ == "__main__":

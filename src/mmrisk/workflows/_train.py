@@ -452,7 +452,8 @@ def train(config: ExperimentConfig, *, tracking_uri: str | None = None,
             mlflow.set_tag("best_model", best)
             registered = register_model(config.tracking.registered_model, uris[best],
                                         children[best], metric, finite[best], fingerprint,
-                                        higher, client=MlflowClient(tracking_uri=uri, registry_uri=uri))
+                                        higher,
+                                        client=MlflowClient(tracking_uri=uri, registry_uri=uri))
             mlflow.set_tag("registered_version", registered["version"])
             mlflow.set_tag("registered_alias", registered["alias"])
     log_report(parent.info.run_id, tracking_uri=uri, cohort=cohort)  # warns, never fails

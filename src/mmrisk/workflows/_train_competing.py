@@ -538,7 +538,7 @@ def train_competing(config: ExperimentConfig, *, tracking_uri: str | None = None
                 name, spec, config, models[name], cohort, cv,
                 {**tags, "experiment_id": exp_id, "cohort_spec": cohort_spec}, fit)
         tick("log", len(models), len(models))
-        registered = _register(config, values, uris, children, fingerprint)
+        registered = _register(config, values, uris, children, fingerprint, uri)
     log_report(parent.info.run_id, tracking_uri=uri, cohort=cohort)  # warns, never fails
     return {"parent_run_id": parent.info.run_id, "child_run_ids": children,
             "leaderboard": board, "cv": cv, "registered": registered, "experiment_id": exp_id,
@@ -546,7 +546,7 @@ def train_competing(config: ExperimentConfig, *, tracking_uri: str | None = None
 
 
 def _register(config: ExperimentConfig, values: dict, uris: dict, children: dict,
-              fingerprint: str) -> dict[str, Any]:
+              fingerprint: str, uri: str) -> dict[str, Any]:
     metric = config.tracking.select_metric
     higher = not lower_is_better(metric)
     finite = {k: val for k, val in values.items() if np.isfinite(val)}
