@@ -24,7 +24,9 @@ def build(
         "--config", help="YAML config; its [bold]cohort:[/] block sets landmark, endpoint, …")],
     out_file: Annotated[Path, typer.Option(
         "--out", help="Analysis table to write (.parquet or .csv). Beside it: <stem>_flow.csv, "
-        "<stem>_table1.csv, <stem>_km.png.")],
+        "<stem>_table1.csv, <stem>_km.png; for endpoint progression_cr also <stem>_cif.png, "
+        "<stem>_cif.csv (Aalen–Johansen CIFs at the horizons) and <stem>_gray.csv (Gray's "
+        "test).")],
 ) -> None:
     """Build the analysis table at a landmark, with the flow table, Table 1 and a KM figure.
 

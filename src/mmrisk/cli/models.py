@@ -149,8 +149,9 @@ def serve(
 ) -> None:
     """REST scoring on 127.0.0.1 through MLflow's scoring app (Ctrl-C to stop).
 
-    POST /invocations with {"dataframe_split": {"columns": [...], "data": [[...]]}}, or CSV with
-    a header row (Content-Type: text/csv), returns one prediction per row (status, reason,
+    POST /invocations with {"dataframe_split": {"columns": [...], "data": [[...]]}} or
+    {"dataframe_records": [{...}, ...]} (add "params": {"reasons": true} for reason_1..3), or CSV
+    with a header row (Content-Type: text/csv), returns one prediction per row (status, reason,
     risk_score, risk_group, surv_<h>m or cif_<h>m); a refused request gets a short JSON
     message that quotes no input. GET /ping answers once the model is loaded. Loopback only,
     no authentication.

@@ -31,6 +31,8 @@ def report(
 ) -> None:
     """Write the TRIPOD+AI report of a model: one self-contained HTML page.
 
+    Give exactly one of --run (a train, model or evaluation run) or --model (a model URI).
+
     Data and participants (flow diagram, Table 1), outcome and predictors, the Riley et al.
     sample-size check, the analysis, the model specification (Cox coefficients and baseline
     survival, or how to call the model over REST), performance with 95% intervals, decision
