@@ -60,12 +60,14 @@ def _check_thresholds(thresholds) -> np.ndarray:
     return arr
 
 
-def _net_benefit(km: _WeightedKM, Ws: np.ndarray, flagged: np.ndarray, h: float, p: float):
-    """Net benefit per replicate of acting on the rows where ``flagged`` (sorted order)."""
+def _net_benefit(km: _WeightedKM, Ws: np.ndarray, totals: np.ndarray, flagged: np.ndarray,
+                 h: float, p: float):
+    """Net benefit per replicate of acting on the rows where ``flagged`` (sorted order);
+    ``totals`` is each replicate's weight of all rows."""
     mask = flagged.astype(float)
     n_flagged = Ws @ mask
-    share = n_flagged / Ws.sum(axis=1)
-    surv = km.survival_at(Ws, h, mask)
+    share = n_flagged / totals
+    surv = km.survival_at(Ws, h, mask, n_flagged)
     nb = share * (1.0 - surv) - share * surv * p / (1.0 - p)
     followed = km.followed_to(Ws, h, mask)
     return np.where(n_flagged == 0, 0.0, np.where(followed, nb, np.nan))
@@ -116,12 +118,13 @@ def decision_curve(
     km = _WeightedKM(event, time)
     W = np.vstack([np.ones((1, time.size)), _bootstrap_counts(time.size, int(n_bootstrap), seed)])
     Ws = km.sort(W)
+    totals = Ws.sum(axis=1)
     everyone = np.ones(time.size, dtype=bool)
     frames = []
     for k, h in enumerate(horizons):
         risk = (1.0 - surv[:, k])[km.order]
-        model = np.array([_net_benefit(km, Ws, risk >= p, h, p) for p in thresholds]).T
-        treat_all = [_net_benefit(km, Ws[:1], everyone, h, p)[0] for p in thresholds]
+        model = np.array([_net_benefit(km, Ws, totals, risk >= p, h, p) for p in thresholds]).T
+        treat_all = [_net_benefit(km, Ws[:1], totals[:1], everyone, h, p)[0] for p in thresholds]
         lo, hi = _percentile_interval(model[1:], confidence_level)
         frames.append(
             pd.DataFrame(

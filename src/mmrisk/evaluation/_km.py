@@ -57,21 +57,22 @@ class _WeightedKM:
         out[:, hit] = surv[:, idx[hit]]
         return out
 
-    def survival_at(self, Ws: np.ndarray, h: float, mask: np.ndarray | None = None) -> np.ndarray:
+    def survival_at(self, Ws: np.ndarray, h: float, mask: np.ndarray | None = None,
+                    total: np.ndarray | None = None) -> np.ndarray:
         """S(h) for each replicate, (n_rep,): :meth:`survival` at one time, from the rows up to
         ``h`` only (numbers at risk = total weight minus the weight that left before).
 
         ``mask`` (0/1 per sorted row) restricts the estimate to a subset, as ``Ws * mask``
-        would, without forming that product for every row.
+        would, without forming that product for every row. ``total``: each replicate's weight
+        of the (masked) rows, when the caller has it already.
         """
         k = int(np.searchsorted(self.unique, h, side="right"))  # distinct times <= h
         if k == 0:
             return np.ones(Ws.shape[0])
         j = int(np.searchsorted(self.time, h, side="right"))  # rows with time <= h
-        if mask is None:
-            head, total = Ws[:, :j], Ws.sum(axis=1)
-        else:
-            head, total = Ws[:, :j] * mask[:j], Ws @ mask
+        head = Ws[:, :j] if mask is None else Ws[:, :j] * mask[:j]
+        if total is None:
+            total = Ws.sum(axis=1) if mask is None else Ws @ mask
         before = np.cumsum(head, axis=1) - head
         starts = self.start[:k]
         at_risk = total[:, None] - before[:, starts]

@@ -316,7 +316,8 @@ def _log_child(name: str, spec: Any, config: ExperimentConfig, child: _Child, cv
                                 "model_name": name, "model_kind": spec.kind,
                                 **_fit_tags(config, fit[1])}) as run:
         mlflow.log_params(child.params)
-        metrics = {k: v for k, v in cv.flat(name).items() if np.isfinite(v)}
+        flat = cv.flat(name)
+        metrics = {k: v for k, v in flat.items() if np.isfinite(v)}
         diffs = cv.differences[cv.differences["model"] == name]
         for row in diffs.itertuples(index=False):
             metrics[f"{row.metric}_diff_vs_baseline"] = float(row.diff)
@@ -327,7 +328,7 @@ def _log_child(name: str, spec: Any, config: ExperimentConfig, child: _Child, cv
         model_uri = log_model(child.fitted, fit[0], child.meta, seed=config.seed)
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)},
                            model_id=model_uri.rsplit("/", 1)[-1])
-        value = cv.flat(name).get(config.tracking.select_metric, float("nan"))
+        value = flat.get(config.tracking.select_metric, float("nan"))
         return run.info.run_id, model_uri, value
 
 
