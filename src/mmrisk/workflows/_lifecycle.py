@@ -10,16 +10,27 @@ MLflow runs that were active when the signal came, with their unfinished childre
 (MLflow itself would record FAILED). A signal that was ignored when the block started (e.g. a
 job started with ``nohup``) stays ignored. SIGKILL cannot be caught: the runs it leaves
 RUNNING are recognised by their process tags (:func:`mmrisk.tracking.run_state`).
+
+A signal that arrives while the tracking store is being written (SQLAlchemy, sqlite3, MLflow's
+store code on the stack) is held back until that call returns, then raised: an exception cut
+into a store transaction leaves its connection holding SQLite's write lock, and every later
+write -- the one that ends the run, the one that marks it KILLED -- fails with "database is
+locked". While a signal is held back, a profile function (``sys.setprofile``, main thread only)
+watches for the outermost store frame to return and re-delivers the signal there
+(``_thread.interrupt_main``); a second signal from outside raises at once.
 """
 
 from __future__ import annotations
 
+import _thread
 import functools
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import FrameType
 from typing import Any, TypeVar
 
 __all__ = ["Interrupted", "interruptible", "kill_runs_on_interrupt", "signals_raise"]
@@ -51,8 +62,6 @@ class Interrupted(KeyboardInterrupt):  # noqa: N818 - a KeyboardInterrupt, named
 
 def _active_runs() -> list[str]:
     """The active MLflow run of this thread and its parent (read from memory only)."""
-    import sys
-
     fluent = sys.modules.get("mlflow.tracking.fluent")
     if fluent is None:
         return []
@@ -66,12 +75,77 @@ def _active_runs() -> list[str]:
     return ids
 
 
+#: Code a signal must not cut into: the tracking store's database and file writes.
+_STORE_MODULES = ("sqlalchemy", "sqlite3", "alembic", "psycopg2", "mlflow.store")
+
+
+def _outermost_store_frame(frame: FrameType | None) -> FrameType | None:
+    """The store frame nearest the bottom of the stack under ``frame``, if any."""
+    found = None
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").startswith(_STORE_MODULES):
+            found = frame
+        frame = frame.f_back
+    return found
+
+
+class _Handler:
+    """Raises :class:`Interrupted`, holding a signal back while a store call runs."""
+
+    def __init__(self) -> None:
+        self.pending: int | None = None
+        self._boundary: FrameType | None = None
+        self._returning: FrameType | None = None
+        self._redelivering = False
+        self._previous_profile: Any = None
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        redelivered, self._redelivering = self._redelivering, False
+        returning, self._returning = self._returning, None
+        if self.pending is not None and not redelivered:
+            signum = self.pending  # a second signal from outside: stop now
+        else:
+            boundary = _outermost_store_frame(frame)
+            # Re-delivered from the profile function, the returning store frame is still on
+            # the stack: it no longer counts.
+            if boundary is not None and boundary is not returning:
+                self._hold(signum, boundary)
+                return
+        self.cancel()
+        raise Interrupted(signum, _active_runs())
+
+    def _hold(self, signum: int, boundary: FrameType) -> None:
+        if self.pending is None:
+            self._previous_profile = sys.getprofile()
+        self.pending, self._boundary = signum, boundary
+        sys.setprofile(self._watch)
+
+    def _watch(self, frame: FrameType, event: str, _arg: Any) -> None:
+        if event == "return" and frame is self._boundary and self.pending is not None:
+            self._unwatch()
+            self._redelivering, self._returning = True, frame
+            _thread.interrupt_main(self.pending)
+
+    def _unwatch(self) -> None:
+        self._boundary = None
+        sys.setprofile(self._previous_profile)
+
+    def cancel(self) -> None:
+        """Forget a held-back signal."""
+        if self.pending is not None:
+            self._unwatch()
+        self.pending = None
+        self._returning = None
+
+
 @contextmanager
 def signals_raise() -> Iterator[None]:
     """Within the block, SIGINT, SIGTERM and SIGHUP raise :class:`Interrupted`.
 
     Only in the main thread (elsewhere Python delivers no signals: the block runs as is); the
-    previous handlers are restored at the end.
+    previous handlers are restored at the end. A signal that comes during a call into the
+    tracking store is raised when that call returns (see the module docstring); one still
+    held back when the block ends is raised there.
 
     Yields
     ------
@@ -82,9 +156,7 @@ def signals_raise() -> Iterator[None]:
         yield
         return
 
-    def handler(signum: int, _frame: Any) -> None:
-        raise Interrupted(signum, _active_runs())
-
+    handler = _Handler()
     previous = {}
     for s in SIGNALS:
         current = signal.getsignal(s)
@@ -93,8 +165,12 @@ def signals_raise() -> Iterator[None]:
     try:
         yield
     finally:
+        pending = handler.pending
+        handler.cancel()
         for s, old in previous.items():
             signal.signal(s, old)
+    if pending is not None:
+        raise Interrupted(pending, _active_runs())
 
 
 def interruptible(fn: F) -> F:
