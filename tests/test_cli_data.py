@@ -79,6 +79,19 @@ def test_simulate_writes_every_table_and_a_manifest(tmp_path, fmt):
     assert len(patients) >= 25
 
 
+def test_simulate_says_why_the_patients_table_has_more_rows(tmp_path):
+    result = invoke("data", "simulate", "--out", tmp_path, "--n", "400", "--seed", "5")
+    assert result.exit_code == 0, result.output
+    patients = pd.read_parquet(tmp_path / "patients.parquet")
+    defects = pd.read_parquet(tmp_path / "truth_defects.parquet")
+    duplicates = int((defects["defect"] == "duplicate_patient").sum())
+    assert duplicates > 0 and len(patients) == 400 + duplicates
+    assert says(result, f"Wrote 400 patients to {tmp_path}")
+    assert says(result, f"The patients table has {len(patients)} rows: {duplicates} duplicate "
+                        "registrations injected as data-quality defects")
+    assert says(result, f"patient records │ {len(patients)}")
+
+
 def test_simulate_clean_has_no_defect_file(tmp_path):
     result = invoke("data", "simulate", "--out", tmp_path, "--n", "20", "--clean")
     assert result.exit_code == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -98,14 +99,20 @@ def evaluate(
               + (f"; MLflow run {res.run_id}." if res.run_id else "."))
 
 
+class RecalibrationMethod(StrEnum):
+    baseline = "baseline"
+    intercept = "intercept"
+    slope = "slope"
+
+
 def recalibrate(
     model: Annotated[str, typer.Option(
         "--model", help="A registered model: models:/NAME/VERSION or models:/NAME@ALIAS.")],
     data: Annotated[Path, typer.Option("--data", help=_OUTCOME_DATA_HELP)],
-    method: Annotated[str, typer.Option(
+    method: Annotated[RecalibrationMethod, typer.Option(
         "--method", help="baseline (re-estimate the baseline survival), intercept "
         "(calibration-in-the-large) or slope (intercept and slope on the linear predictor).")]
-    = "slope",
+    = RecalibrationMethod.slope,
     time: Annotated[str | None, typer.Option("--time", help="Time column of a flat table.")]
     = None,
     event: Annotated[str | None, typer.Option("--event", help="Event column of a flat table.")]
@@ -123,7 +130,7 @@ def recalibrate(
     from mmrisk.workflows import recalibrate_model
 
     try:
-        res = recalibrate_model(model, data, method, tracking_uri=resolve_tracking_uri(
+        res = recalibrate_model(model, data, method.value, tracking_uri=resolve_tracking_uri(
             tracking_uri), time=time, event=event)
     except MMRiskError as e:
         fail(str(e))

@@ -30,6 +30,11 @@ def _load(model: str, tracking_uri: str | None) -> Any:
         fail(str(e))
 
 
+class ShapMethod(StrEnum):
+    auto = "auto"
+    permutation = "permutation"
+
+
 def explain(
     model: Annotated[str, typer.Option("--model", help=MODEL_HELP)],
     data: Annotated[Path, typer.Option("--data", help=DATA_HELP)],
@@ -42,10 +47,10 @@ def explain(
         "who get a waterfall figure. Default: the highest and the lowest.")] = None,
     id_column: Annotated[str | None, typer.Option(
         "--id-column", help="Identifier column of a flat table (default patient_id).")] = None,
-    method: Annotated[str, typer.Option(
+    method: Annotated[ShapMethod, typer.Option(
         "--method", help="auto (exact TreeSHAP for forests and boosting, linear SHAP for Cox "
         "models) or permutation (model-agnostic; decomposes surv_<h>m of a Cox or boosting "
-        "model directly; minutes for a few hundred patients).")] = "auto",
+        "model directly; minutes for a few hundred patients).")] = ShapMethod.auto,
     tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help=STORE_HELP)]
     = None,
 ) -> None:
@@ -62,7 +67,7 @@ def explain(
     try:
         with progress_bars(transient=True) as tick:
             res = explain_input(loaded, data, out_dir, output=output, rows=wanted,
-                                id_column=id_column, method=method, progress=tick)
+                                id_column=id_column, method=method.value, progress=tick)
     except MMRiskError as e:
         fail(str(e))
     if res.output != output:

@@ -66,7 +66,7 @@ def summarize_extract(extract) -> dict[str, float | str]:
         return "not reached" if np.isinf(x) else f"{x:.1f} months"
 
     return {
-        "patients": float(len(view)),
+        "patient records": float(len(view)),
         "centres": float(tables["patients"]["center_id"].nunique()),
         "on lenalidomide maintenance (%)": float(100 * lm.mean()),
         "median PFS from induction, LM": fmt(km_median(pfs_t[lm], pfs_e[lm])),
