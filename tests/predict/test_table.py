@@ -125,3 +125,66 @@ def test_missing_value_for_a_model_without_imputation_is_that_rows_error():
     clean = new.drop(index=new.index[[1, 4]])
     np.testing.assert_allclose(out["risk_score"].dropna().to_numpy(), model.predict(clean))
     assert out["risk_score"].iloc[[1, 4]].isna().all()
+
+
+def test_unimputed_features_are_probed_and_their_missing_values_flagged_up_front(monkeypatch):
+    """``unimputed_features`` names the features whose missing value the model itself refuses
+    (scikit-learn's own NaN check is the truth); with ``meta["unimputed"]`` set, ``check_rows``
+    makes those rows errors and the model is never asked to predict a NaN."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sksurv.linear_model import CoxPHSurvivalAnalysis
+    from sksurv.util import Surv
+
+    from mmrisk.models import XGBCox
+    from mmrisk.predict import check_rows, unimputed_features
+
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame({"a": rng.normal(size=150), "b": rng.normal(size=150),
+                      "c": rng.normal(size=150)})
+    y = Surv.from_arrays(rng.random(150) < 0.7, rng.exponential(30, 150) + 1)
+    # "a" is imputed, "b" and "c" pass through as they are
+    prep = ColumnTransformer([("imp", SimpleImputer(), ["a"])], remainder="passthrough",
+                             verbose_feature_names_out=False)
+    model = Pipeline([("prep", prep), ("cox", CoxPHSurvivalAnalysis())])
+    model = model.set_output(transform="pandas").fit(X, y)
+    refused = []
+    for f in X.columns:
+        probe = X.iloc[[3]].copy()
+        probe[f] = np.nan
+        try:
+            model.predict(probe)
+        except ValueError:
+            refused.append(f)
+    assert refused == ["b", "c"]
+    assert unimputed_features(model, X) == refused
+    # XGBoost treats a missing value as its own branch of every split (its documentation)
+    assert unimputed_features(XGBCox(n_estimators=5).fit(X, y), X) == []
+
+    meta = {"features": ["a", "b", "c"], "horizons": [12], "cutpoints": [-0.5, 0.5],
+            "profile": training_profile(X), "unimputed": refused}
+    new = X.iloc[:5].copy()
+    new.loc[new.index[0], "a"] = np.nan               # imputed: scored
+    new.loc[new.index[2], ["b", "c"]] = np.nan       # both named
+    new.loc[new.index[4], "c"] = np.nan
+    _, status, reason = check_rows(new, meta)
+    assert list(status) == ["ok", "ok", "error", "ok", "error"]
+    assert reason[2] == "missing value in b, c: this model has no imputation for it"
+    assert reason[4] == "missing value in c: this model has no imputation for it"
+
+    def no_fallback(*args, **kwargs):
+        raise AssertionError("the model was asked to predict a missing value")
+
+    real = table._score
+
+    def guarded(estimator, meta_, Xs, *args, **kwargs):
+        if Xs[["b", "c"]].isna().any().any():
+            no_fallback()
+        return real(estimator, meta_, Xs, *args, **kwargs)
+
+    monkeypatch.setattr(table, "_score", guarded)
+    out = predict_frame(model, meta, new, reasons=False)
+    assert list(out["status"]) == ["ok", "ok", "error", "ok", "error"]
+    np.testing.assert_allclose(out["risk_score"].iloc[[0, 1, 3]].to_numpy(),
+                               model.predict(new.iloc[[0, 1, 3]]))

@@ -43,8 +43,8 @@ def _same(got: pd.DataFrame, ref: pd.DataFrame) -> None:
 
 def _rows(cr_job) -> tuple:
     loaded = load_model(cr_job["registered"], cr_job["tracking_uri"])
-    # no missing value: the passthrough pipeline of this model has no imputer (a NaN stops
-    # the pyfunc with sklearn's ValueError instead of a row error, as for any passthrough model)
+    # no missing value: the passthrough pipeline of this model has no imputer (a NaN would make
+    # the row an error, "missing value in ...: this model has no imputation for it")
     return loaded, cr_job["new"][loaded.features].head(40).astype(float)
 
 

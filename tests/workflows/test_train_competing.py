@@ -213,17 +213,26 @@ def test_score_writes_cif_columns(job, tmp_path):
     inp = job["table"][["pid", "x1", "x2", "x3"]].head(30).copy()
     inp["x1"] = inp["x1"].astype(object)
     inp.loc[3, "x1"] = "abc"
+    inp.loc[7, "x3"] = np.nan  # the passthrough pipeline imputes nothing
     src = tmp_path / "new.csv"
     inp.to_csv(src, index=False)
     out_path = tmp_path / "scores.csv"
     uri = f"runs:/{job['result'].registered['run_id']}/model"
+    loaded = load_model(uri, tracking_uri=job["uri"])
+    # probed at training: the model itself refuses a missing value of every feature
+    for f in ["x1", "x2", "x3"]:
+        probe = job["table"][["x1", "x2", "x3"]].head(1).copy()
+        probe[f] = np.nan
+        with pytest.raises(ValueError, match="NaN"):
+            loaded.estimator.predict(probe)
+    assert loaded.meta["unimputed"] == ["x1", "x2", "x3"]
     res = score(uri, src, out_path, id_column="pid", tracking_uri=job["uri"])
     out = pd.read_csv(out_path)
     assert list(out.columns) == ["pid", *output_columns(H, "cif")]
-    assert res.counts["error"] == 1 and np.isnan(out.loc[3, "cif_12m"])
-    loaded = load_model(uri, tracking_uri=job["uri"])
-    ok = inp.drop(index=3).drop(columns="pid").astype(float)
-    np.testing.assert_allclose(out.drop(index=3)[["cif_12m", "cif_24m"]].to_numpy(),
+    assert res.counts["error"] == 2 and np.isnan(out.loc[[3, 7], "cif_12m"]).all()
+    assert out.loc[7, "reason"] == "missing value in x3: this model has no imputation for it"
+    ok = inp.drop(index=[3, 7]).drop(columns="pid").astype(float)
+    np.testing.assert_allclose(out.drop(index=[3, 7])[["cif_12m", "cif_24m"]].to_numpy(),
                                predict_cif_at(loaded.estimator, ok, H), rtol=1e-9)
 
 

@@ -4,7 +4,8 @@ No MLflow, no matplotlib, no registry, cohort or evaluation code, no file I/O (a
 contract in ``make test`` keeps it so): the pyfunc model, ``mmrisk score`` (pandas and Spark) and
 the REST server all call it.
 
-- :func:`check_rows` -- coerce input rows, status ``ok`` / ``warning`` / ``error`` with reasons.
+- :func:`check_rows` -- coerce input rows, status ``ok`` / ``warning`` / ``error`` with reasons;
+  :func:`unimputed_features` -- which features a model cannot take missing (probed at training).
 - :func:`predict_frame` -- check and predict: the scoring output, one row per input row;
   :func:`predict_rows` does the same for rows already checked.
 - :func:`learn_cutpoints`, :func:`risk_groups` -- tertile risk groups fixed at training.
@@ -14,7 +15,7 @@ the REST server all call it.
   risk drift against the training profile.
 """
 
-from mmrisk.predict._checks import STATUSES, check_columns, check_rows
+from mmrisk.predict._checks import STATUSES, check_columns, check_rows, unimputed_features
 from mmrisk.predict._drift import (
     MISSING_CHANGE,
     PSI_MAJOR,
@@ -58,5 +59,6 @@ __all__ = [
     "reference_rows",
     "risk_groups",
     "synthetic_example",
+    "unimputed_features",
     "training_profile",
 ]

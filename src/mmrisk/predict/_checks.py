@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ import pandas as pd
 from mmrisk.conventions import DERIVED_CODES, FLAG_FEATURES, MISSING_TEXT
 from mmrisk.exceptions import MissingColumnsError
 
-__all__ = ["STATUSES", "check_columns", "check_rows", "feature_rules"]
+__all__ = ["STATUSES", "check_columns", "check_rows", "feature_rules", "unimputed_features"]
 
 #: Row statuses of the scoring output.
 STATUSES = ("ok", "warning", "error")
@@ -246,6 +247,70 @@ def _blank_rows(cols: dict[str, np.ndarray], problems: _Problems) -> None:
     problems.add("error", rows, ["no feature values"] * len(rows))
 
 
+def unimputed_features(estimator: Any, X: pd.DataFrame) -> list[str]:
+    """The features for which a fitted model refuses a missing value (it has no imputation).
+
+    Probed, not inferred from the pipeline's steps: the first row of ``X`` is predicted with
+    one feature's value removed at a time (all probes in one call first), and the features
+    whose probe raises ``ValueError`` (scikit-learn's "Input contains NaN") are returned. A
+    pipeline that imputes, or a model that takes missing values itself (XGBoost), gives ``[]``.
+    Stored in the model's ``meta["unimputed"]`` so that :func:`check_rows` makes such rows
+    errors before prediction.
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+        A fitted model with ``predict``.
+    X : pandas.DataFrame
+        Rows it was fitted on (only the first is used).
+
+    Returns
+    -------
+    list of str
+        Feature names, in column order.
+    """
+    import warnings
+
+    row = X.iloc[[0]]
+    probes = []
+    for f in X.columns:
+        probe = row.copy()
+        if pd.api.types.is_numeric_dtype(probe[f]):
+            probe[f] = np.nan
+        else:
+            probe[f] = pd.Series([None], index=probe.index, dtype=object)
+        probes.append(probe)
+
+    def refuses(frame: pd.DataFrame) -> bool:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                estimator.predict(frame)
+        except ValueError:
+            return True
+        return False
+
+    # One call answers for every feature when the model takes them all missing (the usual
+    # case: the pipelines impute); otherwise one call per feature.
+    if not refuses(pd.concat(probes, ignore_index=True)):
+        return []
+    return [str(f) for f, probe in zip(X.columns, probes, strict=True) if refuses(probe)]
+
+
+def _unimputed_rows(cols: dict[str, np.ndarray], unimputed: Iterable[str] | None,
+                    problems: _Problems) -> None:
+    """A missing value the model cannot impute makes the row an error, naming the features."""
+    names = [f for f in (unimputed or []) if f in cols]
+    if not names:
+        return
+    holes = np.column_stack([pd.isna(cols[f]) for f in names])
+    for i in np.flatnonzero(holes.any(axis=1)):
+        if i not in problems.errors:
+            missing = ", ".join(f for f, hole in zip(names, holes[i], strict=True) if hole)
+            problems.add("error", np.array([i]),
+                         [f"missing value in {missing}: this model has no imputation for it"])
+
+
 def check_rows(frame: pd.DataFrame, meta: dict, preset: np.ndarray | None = None
                ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Coerce the model's input columns and give every row a status and a reason.
@@ -255,7 +320,7 @@ def check_rows(frame: pd.DataFrame, meta: dict, preset: np.ndarray | None = None
     frame : pandas.DataFrame
         Input rows; must hold every column of ``meta["features"]`` (others are ignored).
     meta : dict
-        The model's metadata (``features``, ``profile``, ``input_rules``), as in
+        The model's metadata (``features``, ``profile``, ``input_rules``, ``unimputed``), as in
         :attr:`mmrisk.tracking.LoadedModel.meta`.
     preset : ndarray of shape (n_rows,), optional
         Per row a reason that makes it an error whatever its values (a patient not eligible at
@@ -268,8 +333,9 @@ def check_rows(frame: pd.DataFrame, meta: dict, preset: np.ndarray | None = None
         for missing), indexed like ``frame``. Cells that caused an error are missing.
     status : ndarray of shape (n_rows,)
         ``'ok'``, ``'warning'`` (scored: unseen category, value outside the training range) or
-        ``'error'`` (not scored: unparseable or impossible value, or no feature value at
-        all: ``no feature values``).
+        ``'error'`` (not scored: unparseable or impossible value, no feature value at all:
+        ``no feature values``, or a missing value of a feature in ``meta["unimputed"]``:
+        ``missing value in b: this model has no imputation for it``).
     reason : ndarray of shape (n_rows,)
         Every problem of the row, ``'; '``-separated (``''`` for ``ok`` rows), e.g.
         ``"age: 'abc' is not a number"``.
@@ -297,6 +363,7 @@ def check_rows(frame: pd.DataFrame, meta: dict, preset: np.ndarray | None = None
             _check_numeric(f, values, rules[f], entry.get("quantiles") or [], problems)
             cols[f] = values
     _blank_rows(cols, problems)
+    _unimputed_rows(cols, meta.get("unimputed"), problems)
     status, reason = problems.result()
     if preset is not None:
         forced = pd.notna(preset)

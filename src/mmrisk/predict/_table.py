@@ -315,6 +315,8 @@ def predict_rows(estimator: Any, meta: dict, X: pd.DataFrame, status: np.ndarray
         except ValueError:
             # A model without imputation (e.g. the passthrough pipeline) refuses a whole batch
             # that holds one missing value: those rows become errors, the others are scored.
+            # Models logged with meta["unimputed"] have such rows flagged by check_rows;
+            # this covers older ones.
             blank = X.isna().to_numpy()
             holes = scored & blank.any(axis=1)
             if not holes.any():

@@ -543,26 +543,48 @@ def _measures(names: Sequence[str]) -> list[str]:
         "each model's difference from the baseline"]
 
 
+#: Model kinds that choose their penalty by inner cross-validation of their own.
+_SELF_TUNING = {"coxnet": "its penalty (Harrell's C)",
+                "cs_coxnet": "each cause's penalty (Harrell's C of that cause)"}
+
+
+def _tuning_text(config: ExperimentConfig) -> str:
+    """Item 12c: the grid searches and the models that tune themselves, as configured."""
+    v = config.validation
+    grids = [f"{n}: {json.dumps(m.grid)}" for n, m in config.models.items() if m.grid]
+    own = [f"{n} chooses {_SELF_TUNING[m.kind]}" for n, m in config.models.items()
+           if m.kind in _SELF_TUNING]
+    text = (f"Grid search by inner {v.inner_cv}-fold cross-validation (Harrell's C) within each "
+            "training fold: " + "; ".join(grids) if grids
+            else "No hyperparameter grid was searched")
+    if own:
+        text += (f"; {', '.join(own)} by inner {v.inner_cv}-fold cross-validation within each "
+                 "training fold")
+    return text + "."
+
+
+def _handling_text(config: ExperimentConfig) -> str:
+    """Item 9a/12b: the feature pipelines of the configured models and how predictors enter."""
+    pipes = "; ".join(_pipeline_text(p) for p in _pipelines(config))
+    return (f"Each model's {pipes}, fitted on the training folds only. Cox-type models take "
+            "continuous predictors linearly (no splines or categorisation); forests and "
+            "boosting split on them.")
+
+
 def _analysis(config: ExperimentConfig | None, meta: dict, metric_names: Sequence[str],
               tags: dict, evaluations: list, recalibrated: bool) -> AnalysisDescription | None:
     if config is None:
         return None
     v = config.validation
-    grids = [f"{n}: {json.dumps(s.grid)}" for n, s in config.models.items() if s.grid]
     cut = meta.get("cutpoints") or []
     horizons = ", ".join(str(h) for h in meta.get("horizons", []))
     return AnalysisDescription(
         data_use=(f"The final models were fitted on every patient of the development cohort. "
                   f"Performance was estimated by {_scheme_text(config)}, with {v.n_bootstrap} "
                   "bootstrap replicates for the intervals."),
-        predictor_handling=(f"Each model's {_pipeline_text(config.pipeline)}, fitted on the "
-                            "training folds only; continuous predictors enter linearly after "
-                            "standardisation (no splines or categorisation)."),
+        predictor_handling=_handling_text(config),
         models=_model_lines(config),
-        tuning=(f"Grid search by inner {v.inner_cv}-fold cross-validation (Harrell's C) within "
-                "each training fold: " + "; ".join(grids) + "." if grids else
-                "No hyperparameter grid was searched; coxnet chooses its penalty by inner "
-                "cross-validation (Harrell's C)."),
+        tuning=_tuning_text(config),
         internal_validation=(f"{_scheme_text(config)[0].upper()}{_scheme_text(config)[1:]}; "
                              f"{v.n_bootstrap} bootstrap replicates; the best model by "
                              f"{config.tracking.select_metric} is registered."),
@@ -975,23 +997,64 @@ def report_data(*, run_id: str | None = None, model_uri: str | None = None,
         return _assemble(runs, loaded, config, cohort, list(evaluation_run_ids))
 
 
+#: How each packaged feature pipeline treats a missing predictor (report item 11).
+_MISSING_BY_PIPELINE = {
+    "default": ("a missing numeric value is imputed by the training median with a missing "
+                "indicator, and a missing category is a category of its own"),
+    "staging": ("an R-ISS stage that cannot be determined (a missing input) is a category of "
+                "its own"),
+    "passthrough": ("nothing is imputed: training refuses a missing predictor value, so the "
+                    "development data had none, and a scored row with one is returned as an "
+                    "error, not scored"),
+}
+
+#: Model kinds that select predictors within their fit (report item 8a).
+_SELECTING_KINDS = {"coxnet": "the elastic-net Cox model",
+                    "cs_coxnet": "the elastic-net cause-specific Cox model"}
+
+
+def _pipelines(config: ExperimentConfig) -> list[str]:
+    """The feature pipelines of the configured models, in config order."""
+    out = []
+    for spec in config.models.values():
+        try:
+            pipe = model_kind(spec.kind).pipeline_for(spec.pipeline, config.pipeline)
+        except MMRiskError:
+            pipe = spec.pipeline or config.pipeline
+        if pipe not in out:
+            out.append(pipe)
+    return out
+
+
+def _missing_text(config: ExperimentConfig) -> str:
+    parts = []
+    for pipe in _pipelines(config):
+        rule = _MISSING_BY_PIPELINE.get(pipe)
+        parts.append(f"pipeline '{pipe}': {rule}" if rule else
+                     f"{_pipeline_text(pipe)}: as that pipeline defines")
+    return ("No participant was excluded for a missing predictor. Within each model's feature "
+            "pipeline, fitted on training data only — " + "; ".join(parts) + ". The share "
+            "missing of each predictor is in the predictors table.")
+
+
 def _assemble_defaults(config: ExperimentConfig | None, n_issues: int) -> dict[str, str | None]:
     """Data preparation (7) and missing data (11): the same for every outcome kind."""
     if config is None:
         return {"data_preparation": None, "missing_data": None}
-    return {
-        "data_preparation": (
+    if config.data.table:
+        preparation = (
+            "The flat analysis table was used as given (no registry checks apply): rows whose "
+            "time or event could not be used were excluded and counted in the participant "
+            "flow, a non-finite predictor value or a time beyond 1,200 months stopped the "
+            "analysis, and no value was corrected.")
+    else:
+        preparation = (
             "The extract was checked against the registry data contract (types, codes, "
             "ranges, SI units, keys, date precision and order). Values the validator rejects "
             f"were set to missing and counted ({n_issues:,} values), never corrected; records "
             "dated after the landmark are never predictors. The same checks apply to every "
-            "participant."),
-        "missing_data": (
-            "No participant was excluded for a missing predictor. Within the model's feature "
-            "pipeline, fitted on training data only, a missing numeric value is imputed by the "
-            "training median with a missing indicator, and a missing category is a category "
-            "of its own; the share missing of each predictor is in the predictors table."),
-    }
+            "participant.")
+    return {"data_preparation": preparation, "missing_data": _missing_text(config)}
 
 
 def _assemble(runs: _Runs, loaded: LoadedModel, config: ExperimentConfig | None,
@@ -1042,8 +1105,18 @@ def _selection(config: ExperimentConfig | None, meta: dict) -> str | None:
             f"before the landmark ({len(meta['features'])} predictors)"
             + (f", except those the analysis plan excluded ({', '.join(excluded)})"
                if excluded else "")
-            + "; no selection on the outcome before modelling (the elastic-net Cox model "
-            "selects within its fit).")
+            + "; no selection on the outcome before modelling" + _within_fit(config) + ".")
+
+
+def _within_fit(config: ExperimentConfig) -> str:
+    """" (the elastic-net Cox model selects within its fit)" for the models that do, or ""."""
+    selecting = list(dict.fromkeys(_SELECTING_KINDS[m.kind] for m in config.models.values()
+                                   if m.kind in _SELECTING_KINDS))
+    if not selecting:
+        return ""
+    if len(selecting) == 1:
+        return f" ({selecting[0]} selects within its fit)"
+    return f" ({' and '.join(selecting)} select within their fits)"
 
 
 def _differences_text(evaluations: list, dev: ReportCohort) -> str | None:

@@ -208,12 +208,9 @@ def _analysis(config: ExperimentConfig | None, meta: dict, names: list[str],
                   f"Performance was estimated by {scheme}, with splits stratified on the "
                   f"event of interest and {v.n_bootstrap} bootstrap replicates for the "
                   "intervals."),
-        predictor_handling=(f"Each model's {base._pipeline_text(config.pipeline)}, fitted on "
-                            "the training folds only; continuous predictors enter linearly "
-                            "after standardisation (no splines or categorisation)."),
+        predictor_handling=base._handling_text(config),
         models=_model_lines(config),
-        tuning=("No hyperparameter grid was searched; an elastic-net cause-specific model "
-                f"chooses each cause's penalty by inner {v.inner_cv}-fold cross-validation."),
+        tuning=base._tuning_text(config),
         internal_validation=(f"{scheme[0].upper()}{scheme[1:]}; {v.n_bootstrap} bootstrap "
                              f"replicates; the best model by {config.tracking.select_metric} "
                              "is registered."),

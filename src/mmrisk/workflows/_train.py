@@ -40,7 +40,7 @@ from mmrisk.evaluation import (
     subgroup_table,
 )
 from mmrisk.models import hazard_ratios, make_model, model_kind, model_size_bytes
-from mmrisk.predict import learn_cutpoints, risk_groups, training_profile
+from mmrisk.predict import learn_cutpoints, risk_groups, training_profile, unimputed_features
 from mmrisk.progress import Progress
 from mmrisk.report import (
     hr_forest_figure,
@@ -243,7 +243,7 @@ def _prepare_child(name: str, spec: Any, config: ExperimentConfig, model: Any, c
             risk_groups(train_risk, cutpoints)).value_counts(normalize=True).items()}}
     meta = {"features": list(X.columns), "horizons": horizons, "cutpoints": cutpoints,
             "profile": profile, "input_rules": input_rules(list(X.columns)),
-            "model_name": name, "model_kind": spec.kind,
+            "unimputed": unimputed_features(fitted, X), "model_name": name, "model_kind": spec.kind,
             "max_follow_up_months": float(np.max(y["time"])),
             "cohort": cohort_spec, "mmrisk_version": __version__,
             "outcome": ({"time": config.data.time, "event": config.data.event,

@@ -66,7 +66,13 @@ from mmrisk.models import (
     model_size_bytes,
     predict_cif_at,
 )
-from mmrisk.predict import RISK_GROUPS, learn_cutpoints, risk_groups, training_profile
+from mmrisk.predict import (
+    RISK_GROUPS,
+    learn_cutpoints,
+    risk_groups,
+    training_profile,
+    unimputed_features,
+)
 from mmrisk.progress import Progress
 from mmrisk.report import cif_figure, hr_forest_figure, plot_cif_calibration, write_explanation
 from mmrisk.tracking import (
@@ -398,8 +404,8 @@ def _log_explanations(fitted: Any, X: pd.DataFrame, config: ExperimentConfig) ->
         mlflow.log_artifact(str(Path(tmp) / "global_importance.csv"), "shap")
 
 
-def _meta(name: str, spec: Any, config: ExperimentConfig, X: pd.DataFrame, y: np.ndarray,
-          train_risk: np.ndarray, cohort_spec: dict | None) -> dict:
+def _meta(name: str, spec: Any, config: ExperimentConfig, fitted: Any, X: pd.DataFrame,
+          y: np.ndarray, train_risk: np.ndarray, cohort_spec: dict | None) -> dict:
     cutpoints = learn_cutpoints(train_risk)
     profile = training_profile(X)
     profile["risk_score"] = {
@@ -409,6 +415,7 @@ def _meta(name: str, spec: Any, config: ExperimentConfig, X: pd.DataFrame, y: np
     return {"features": list(X.columns), "horizons": list(config.horizons),
             "cutpoints": cutpoints, "profile": profile,
             "input_rules": input_rules(list(X.columns)), "model_name": name,
+            "unimputed": unimputed_features(fitted, X),
             "model_kind": spec.kind, "outcome_kind": "cif",
             "causes": {str(k): v for k, v in CAUSE_NAMES.items()},
             "max_follow_up_months": float(np.max(y["time"])), "cohort": cohort_spec,
@@ -447,7 +454,7 @@ def _child_run(name: str, spec: Any, config: ExperimentConfig, model: Any, cohor
                 mlflow.log_artifact(str(path))
         _model_figures(name, spec.kind, cv, cohort.y, horizons, fitted)
         _log_explanations(fitted, X, config)
-        meta = _meta(name, spec, config, X, y, train_risk, tags.get("cohort_spec"))
+        meta = _meta(name, spec, config, fitted, X, y, train_risk, tags.get("cohort_spec"))
         model_uri = log_model(fitted, X, meta, seed=config.seed)
         value = cv.flat(name).get(config.tracking.select_metric, float("nan"))
         return run.info.run_id, model_uri, value
