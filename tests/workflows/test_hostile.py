@@ -135,8 +135,8 @@ def test_infinite_feature_and_absurd_time_name_column_and_row():
 
 
 @pytest.mark.parametrize(("value", "pattern"), [
-    (np.nan, r"cannot use column\(s\) 'age': the row of patient_id 'P005' has age=\(missing\)"),
-    (1e308, r"cannot use column\(s\) 'age': the row of patient_id 'P005' has age=1e\+308"),
+    (np.nan, r"cannot use column\(s\) 'age': the row of pid 'P005' has age=\(missing\)"),
+    (1e308, r"cannot use column\(s\) 'age': the row of pid 'P005' has age=1e\+308"),
 ])
 def test_train_refuses_values_a_passthrough_pipeline_cannot_use(tmp_path, value, pattern):
     table = _table(60)

@@ -27,7 +27,7 @@ from mmrisk.evaluation import (
     cumulative_incidence_at,
     gray_test,
 )
-from mmrisk.exceptions import ConfigError
+from mmrisk.exceptions import ConfigError, MMRiskError
 from mmrisk.explain import explain
 from mmrisk.models import COMPETING_MODEL_KINDS, cause_linear_model, predict_cif_at, split_model
 from mmrisk.predict import output_columns
@@ -245,6 +245,27 @@ def test_flat_table_bad_codes_name_the_rows(tmp_path):
     cfg.write_text(CONFIG.format(table=path))
     with pytest.raises(ConfigError, match=r"column 'status'.*rows 4 \(3\), 17 \(-1\)"):
         train(load_config(cfg), tracking_uri=f"sqlite:///{tmp_path}/s.db")
+
+
+def test_horizons_beyond_follow_up_and_unusable_values_are_refused(tmp_path, caplog):
+    """The checks of a survival train apply to a competing-risks train too, before any fit."""
+    table = _simulate(60, seed=1)
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(CONFIG.format(table=path).replace("horizons: [12, 24]",
+                                                     "horizons: [12, 600]"))
+    db = tmp_path / "s.db"
+    with caplog.at_level("WARNING", logger="mmrisk"), \
+            pytest.raises(MMRiskError, match=r"horizon.*600.*follow-up"):
+        train(load_config(cfg), tracking_uri=f"sqlite:///{db}")
+    assert not db.exists()  # refused before the store was touched
+    assert "20 bootstrap replicates give rough 95% intervals" in caplog.text
+    table.loc[5, "x3"] = np.nan  # the passthrough pipeline imputes nothing
+    table.to_csv(path, index=False)
+    cfg.write_text(CONFIG.format(table=path))
+    with pytest.raises(MMRiskError, match=r"'x3': the row of pid 'P0005' has x3=\(missing\)"):
+        train(load_config(cfg), tracking_uri=f"sqlite:///{db}")
 
 
 def _raw(tmp_path, text: str):

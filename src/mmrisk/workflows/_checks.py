@@ -9,6 +9,7 @@ nothing, and a scikit-survival estimator then fails deep in ``fit`` with a NumPy
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,16 @@ from sklearn.pipeline import Pipeline
 
 from mmrisk.exceptions import MMRiskError
 
-__all__ = ["check_training_data", "MAX_FEATURE_MAGNITUDE"]
+__all__ = ["check_training_data", "MAX_FEATURE_MAGNITUDE", "MIN_REPLICATES",
+           "warn_few_replicates"]
+
+log = logging.getLogger(__name__)
+
+#: Bootstrap replicates below which 95% percentile intervals are rough: their ends are the
+#: 2.5th and 97.5th of only a few values, move with the seed, and can even exclude the point
+#: estimate. The toolkit's default; Efron and Tibshirani (An Introduction to the Bootstrap,
+#: 1993) advise about 1,000 for percentile intervals.
+MIN_REPLICATES = 200
 
 #: Largest magnitude a feature may reach after its pipeline; beyond it a survival model's
 #: exp(linear predictor) overflows (and no clinical measurement comes near it).
@@ -32,11 +42,11 @@ def _source(config: Any, extract_path: str | None) -> str:
     return str(extract_path or data.extract or data.synthetic_dir)
 
 
-def _row_name(cohort: Any, position: int, flat: bool, has_id: bool) -> str:
+def _row_name(cohort: Any, position: int, flat: bool, id_column: str | None) -> str:
     pid = cohort.data["patient_id"].iloc[position]
-    if flat and not has_id:
+    if flat and not id_column:
         return f"data row {pid}"
-    return f"the row of patient_id {pid!r}"
+    return f"the row of {id_column if flat else 'patient_id'} {pid!r}"
 
 
 def _check_not_empty(cohort: Any, source: str) -> None:
@@ -101,7 +111,7 @@ def _text(value: Any) -> str:
 
 
 def _check_values(name: str, pipeline_name: str, model: Any, cohort: Any, source: str,
-                  flat_ids: tuple[bool, bool]) -> None:
+                  flat_ids: tuple[bool, str | None]) -> None:
     X = cohort.X
     try:
         found = _problem(model, X, cohort.y)
@@ -123,6 +133,20 @@ def _check_values(name: str, pipeline_name: str, model: Any, cohort: Any, source
         "pipeline that imputes missing values (e.g. 'default')")
 
 
+def warn_few_replicates(n_bootstrap: int) -> None:
+    """Log one warning when ``0 < n_bootstrap <`` :data:`MIN_REPLICATES`.
+
+    Parameters
+    ----------
+    n_bootstrap : int
+        Bootstrap replicates of every 95% interval (0: no intervals, no warning).
+    """
+    if 0 < n_bootstrap < MIN_REPLICATES:
+        log.warning("%d bootstrap replicates give rough 95%% intervals (their ends move with "
+                    "the seed and may exclude the estimate itself); use at least %d for "
+                    "results you report", n_bootstrap, MIN_REPLICATES)
+
+
 def check_training_data(config: Any, cohort: Any, models: dict[str, Any],
                         extract_path: str | None = None) -> None:
     """Refuse a cohort that cannot be trained on as configured, before anything is fitted.
@@ -139,6 +163,8 @@ def check_training_data(config: Any, cohort: Any, models: dict[str, Any],
     extract_path : str, optional
         The extract that replaced the config's data source, for messages.
 
+    Warns (log) when ``validation.n_bootstrap`` is below :data:`MIN_REPLICATES`.
+
     Raises
     ------
     mmrisk.exceptions.MMRiskError
@@ -147,14 +173,16 @@ def check_training_data(config: Any, cohort: Any, models: dict[str, Any],
         infinite or huge value (the message names the model, the input column, the row and
         the value).
     """
-    from mmrisk.models import model_kind
+    from mmrisk.models import COMPETING_MODEL_KINDS, model_kind
 
     source = _source(config, extract_path)
+    warn_few_replicates(config.validation.n_bootstrap)
     _check_not_empty(cohort, source)
     _check_horizons(list(config.horizons), cohort, source)
     flat = bool(config.data.table and extract_path is None)
     for name, model in models.items():
         spec = config.models[name]
-        pipeline_name = model_kind(spec.kind).pipeline_for(spec.pipeline, config.pipeline)
+        kind = COMPETING_MODEL_KINDS.get(spec.kind) or model_kind(spec.kind)
+        pipeline_name = kind.pipeline_for(spec.pipeline, config.pipeline)
         _check_values(name, pipeline_name, model, cohort, source,
-                      (flat, config.data.id_column is not None))
+                      (flat, config.data.id_column))

@@ -46,6 +46,7 @@ from mmrisk.predict import check_rows, risk_groups
 from mmrisk.progress import Progress, report
 from mmrisk.registry import read_extract
 from mmrisk.report import km_figure, plot_calibration_band, plot_decision_curves
+from mmrisk.workflows._checks import warn_few_replicates
 from mmrisk.workflows._evaluation_report import log_evaluation_report, write_cohort_summaries
 from mmrisk.workflows._input import _is_extract
 from mmrisk.workflows._runfacts import available_subgroups
@@ -296,6 +297,7 @@ def evaluate(model: Any, data_path: str | Path, out_dir: str | Path, *,
 
     loaded = load_model(model, tracking_uri) if isinstance(model, str) else model
     horizons = _check_horizons(list(horizons or loaded.horizons), loaded.meta)
+    warn_few_replicates(n_bootstrap)
     if loaded.meta.get("outcome_kind") == "cif":  # competing risks (issue 17)
         from mmrisk.workflows._evaluate_competing import evaluate_competing, tag_competing_run
 

@@ -83,6 +83,7 @@ from mmrisk.tracking import (
     resolve_tracking_uri,
     setup_experiment,
 )
+from mmrisk.workflows._checks import check_training_data
 from mmrisk.workflows._cohort import CAUSE_NAMES, cohort_cif_tables
 from mmrisk.workflows._report import log_report
 from mmrisk.workflows._runfacts import final_fit_rows as _final_fit_rows
@@ -510,6 +511,7 @@ def train_competing(config: ExperimentConfig, *, tracking_uri: str | None = None
     fingerprint = data_fingerprint(cohort)
     X, y = cohort.X, cohort.y
     models = {name: _make(spec, config) for name, spec in config.models.items()}
+    check_training_data(config, cohort, models, extract_path)
     v = config.validation
     meta = cohort.data.drop(columns=cohort.features + ["time", "event"])
     y_cause1 = Surv.from_arrays(event=y["event"] == 1, time=y["time"])  # stratify on cause 1
