@@ -66,6 +66,10 @@ def configure(verbose: bool) -> Path | None:
     except OSError:
         handler = logging.NullHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    # The Spark driver JVM writes its start-up lines and log4j output to this file too
+    # (mmrisk.workflows._spark.JVM_LOG_ENV; the JVM gets the descriptor when it starts).
+    if not isinstance(handler, logging.NullHandler):
+        os.environ.setdefault("MMRISK_JVM_LOG", str(path))
     for name in LIBRARY_LOGGERS:
         lib = logging.getLogger(name)
         lib.handlers[:] = [handler]

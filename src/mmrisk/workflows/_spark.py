@@ -106,6 +106,42 @@ def _require_pyspark() -> None:
         raise MMRiskError("pyspark is not installed: pip install 'mmrisk[spark]'") from None
 
 
+#: Environment variable naming a file for the JVM's standard error (set by the CLI, which
+#: keeps libraries' chatter off the console; unset, the JVM writes to this process's stderr).
+JVM_LOG_ENV = "MMRISK_JVM_LOG"
+
+
+@contextmanager
+def _stderr_to(path: str | None) -> Iterator[None]:
+    """File descriptor 2 points at ``path`` (appended) while the block runs.
+
+    The Spark driver JVM, started inside the block, inherits the descriptor and keeps writing
+    its start-up lines (the JVM's own warnings, log4j's profile and level notices) and later
+    log4j output there, as do the Python workers it spawns; this process's stderr is restored
+    when the block ends. Log4j settings alone cannot do this: the first lines come from the
+    JVM launcher before log4j starts.
+    """
+    if not path:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError:
+        os.close(saved)
+        yield
+        return
+    os.dup2(target, 2)
+    os.close(target)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def get_spark(master: str | None = "local[2]", *, app_name: str = "mmrisk",
               conf: Mapping[str, str] | None = None, log_level: str = "ERROR") -> SparkSession:
     """Create or get the Spark session.
@@ -153,12 +189,16 @@ def get_spark(master: str | None = "local[2]", *, app_name: str = "mmrisk",
         builder = builder.master(master)
     for key, value in settings.items():
         builder = builder.config(key, value)
+    jvm_log = os.environ.get(JVM_LOG_ENV)
     try:
-        spark = builder.getOrCreate()
+        with _stderr_to(jvm_log):
+            spark = builder.getOrCreate()
     except Exception as e:  # noqa: BLE001 - JVM start-up errors come in many types
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise MMRiskError(f"Spark session cannot start (master={master!r}; is Java 17+ "
-                          f"installed and JAVA_HOME set?): {first}") from None
+                          f"installed and JAVA_HOME set?): {first}"
+                          + (f" (the JVM's own messages are in {jvm_log})" if jvm_log else "")
+                          ) from None
     spark.sparkContext.setLogLevel(log_level)
     return spark
 
