@@ -24,7 +24,7 @@ run: setup
 
 test: setup
 	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/pytest -n auto
+	$(VENV)/bin/pytest -n auto --durations=25
 
 clean:
 	rm -rf $(VENV) data/synthetic
