@@ -148,6 +148,7 @@ def test_recalibrated_version_records_its_parent_and_is_apparent_on_its_data(
     assert not np.allclose(a[f"surv_{parent.horizons[-1]}m"], b[f"surv_{parent.horizons[-1]}m"])
     ev = evaluate(res.uri, new_cohort, tmp_path / "ev", n_bootstrap=0, tracking_uri=uri)
     assert ev.facts["apparent_calibration"] is True
+    assert ev.facts["development_data"] is False and "recalibrated on these" in ev.facts["note"]
 
 
 def test_cli_evaluate_prints_the_table(trained_job, new_cohort, tmp_path):
@@ -160,3 +161,30 @@ def test_cli_evaluate_prints_the_table(trained_job, new_cohort, tmp_path):
                               str(new_cohort), "--out", str(tmp_path / "bad"), "--horizons",
                               "12,x", "--tracking-uri", trained_job["tracking_uri"]])
     assert bad.exit_code == 1 and "Traceback" not in bad.output
+
+
+def test_evaluating_on_the_development_data_is_called_apparent(trained_job, new_cohort, tmp_path):
+    """The train run's data fingerprint identifies the development data: an evaluation on them
+    is labelled apparent performance (console, evaluation.json, run tag), never "External
+    validation"; on another cohort it is an external validation."""
+    uri = trained_job["tracking_uri"]
+    res = runner.invoke(app, ["evaluate", "--model", trained_job["registered"], "--data",
+                              str(trained_job["data"]), "--out", str(tmp_path / "dev"),
+                              "--n-bootstrap", "0", "--tracking-uri", uri])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "Apparent performance on the development data" in text
+    assert "External validation" not in text
+    assert "these are the model's development data" in text
+    facts = json.loads((tmp_path / "dev" / "evaluation.json").read_text())
+    assert facts["development_data"] is True
+    train_run = mlflow.MlflowClient(uri).get_run(trained_job["result"].parent_run_id)
+    assert facts["data_fingerprint"] == train_run.data.tags["data_fingerprint"]
+    runs = mlflow.MlflowClient(uri).search_runs(
+        [train_run.info.experiment_id], "tags.development_data = 'true'")
+    assert facts["data_fingerprint"] in {r.data.tags["data_fingerprint"] for r in runs}
+
+    ext = evaluate(trained_job["registered"], new_cohort, tmp_path / "ext", n_bootstrap=0,
+                   tracking_uri=uri)
+    assert ext.facts["development_data"] is False and ext.facts["note"] == ""
+    assert ext.facts["data_fingerprint"] != facts["data_fingerprint"]

@@ -79,7 +79,7 @@ def evaluate(
               + (f" and {f['n_competing_events']:,} competing events"
                  if "n_competing_events" in f else "")
               + f" ({f['n_excluded']:,} not evaluated: see exclusions.csv).")
-    if f["apparent_calibration"]:
+    if f["note"]:
         err.print(f"[bold yellow]Note:[/] {f['note']}.", highlight=False)
     m = res.metrics
     wanted = [f"ext_{k}" for k in _SHOWN] + [
@@ -88,7 +88,9 @@ def evaluate(
     rows = m[m["metric"].isin(wanted)].copy()
     for c in ("value", "lo", "hi"):
         rows[c] = rows[c].map(lambda v: "—" if v != v else f"{v:.3f}")
-    out.print(df_table(rows, "External validation (95% bootstrap intervals)"))
+    title = ("Apparent performance on the development data" if f.get("development_data")
+             else "External validation")
+    out.print(df_table(rows, f"{title} (95% bootstrap intervals)"))
     het = res.heterogeneity
     if het:
         out.print(f"Centre heterogeneity of C: pooled {het['cindex_pooled']:.3f} "

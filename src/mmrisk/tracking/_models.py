@@ -252,7 +252,8 @@ def model_source(uri: str, tracking_uri: str | None = None) -> dict[str, Any]:
     -------
     dict
         ``name`` and ``version`` (None for a run URI), ``run_id``, ``experiment_id`` (None when
-        the URI is a local path).
+        the URI is a local path) and ``data_fingerprint`` (the run's tag: the fingerprint of
+        the data the model was trained on; None when unknown).
     """
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     name = version = run_id = None
@@ -267,5 +268,7 @@ def model_source(uri: str, tracking_uri: str | None = None) -> dict[str, Any]:
         version, run_id = int(mv.version), mv.run_id
     elif uri.startswith("runs:/"):
         run_id = uri.removeprefix("runs:/").split("/", 1)[0]
-    experiment_id = client.get_run(run_id).info.experiment_id if run_id else None
-    return {"name": name, "version": version, "run_id": run_id, "experiment_id": experiment_id}
+    run = client.get_run(run_id) if run_id else None
+    return {"name": name, "version": version, "run_id": run_id,
+            "experiment_id": run.info.experiment_id if run else None,
+            "data_fingerprint": run.data.tags.get("data_fingerprint") if run else None}

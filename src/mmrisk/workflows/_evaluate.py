@@ -49,7 +49,7 @@ from mmrisk.report import km_figure, plot_calibration_band, plot_decision_curves
 from mmrisk.workflows._checks import warn_few_replicates
 from mmrisk.workflows._evaluation_report import log_evaluation_report, write_cohort_summaries
 from mmrisk.workflows._input import _is_extract
-from mmrisk.workflows._runfacts import available_subgroups
+from mmrisk.workflows._runfacts import available_subgroups, development_data, evaluation_note
 
 __all__ = ["EvaluationCohort", "EvaluationResult", "evaluate", "evaluation_cohort"]
 
@@ -246,9 +246,12 @@ def _facts(ev: EvaluationCohort, loaded: Any, source: dict, horizons: list[int],
         "median_follow_up_months": float(np.median(t)), "max_follow_up_months": float(np.max(t)),
         "horizons": horizons, "n_bootstrap": n_bootstrap,
         "apparent_calibration": apparent,
-        "note": ("this model was recalibrated on these data: its calibration here is apparent "
-                 "(fitted on the same patients), not a validation") if apparent else "",
+        # a model recalibrated on these data: its calibration note says what is apparent
+        "development_data": not apparent and development_data(source, ev.fingerprint),
+        "note": evaluation_note(apparent, not apparent and development_data(source,
+                                                                            ev.fingerprint)),
     }
+
 
 
 def evaluate(model: Any, data_path: str | Path, out_dir: str | Path, *,
@@ -377,7 +380,8 @@ def _log_run(result: EvaluationResult, source: dict, out: Path, tracking_uri: st
     facts = result.facts
     tags = {RUN_TYPE_TAG: "evaluation", "data_fingerprint": facts["data_fingerprint"],
             "model_uri": facts["model_uri"], "source_run_id": str(source.get("run_id")),
-            "apparent_calibration": str(facts["apparent_calibration"]).lower()}
+            "apparent_calibration": str(facts["apparent_calibration"]).lower(),
+            "development_data": str(facts.get("development_data", False)).lower()}
     if source.get("name"):
         tags.update({"registered_model": source["name"],
                      "model_version": str(source.get("version"))})

@@ -54,7 +54,7 @@ from mmrisk.models import predict_cif_at
 from mmrisk.predict import RISK_GROUPS, risk_groups
 from mmrisk.progress import Progress, report
 from mmrisk.report import cif_figure, plot_cif_calibration
-from mmrisk.workflows._runfacts import available_subgroups
+from mmrisk.workflows._runfacts import available_subgroups, development_data, evaluation_note
 from mmrisk.workflows._train_competing import (
     _bootstrap_indices,
     _interval,
@@ -243,7 +243,9 @@ def _facts(ev: Any, loaded: Any, source: dict, horizons: list[int],
         "n_excluded": int(ev.exclusions["n"].sum()) if len(ev.exclusions) else 0,
         "median_follow_up_months": float(np.median(t)), "max_follow_up_months": float(np.max(t)),
         "horizons": horizons, "n_bootstrap": n_bootstrap,
-        "apparent_calibration": False, "note": "",
+        "apparent_calibration": False,
+        "development_data": development_data(source, ev.fingerprint),
+        "note": evaluation_note(False, development_data(source, ev.fingerprint)),
     }
 
 

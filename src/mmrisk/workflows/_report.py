@@ -925,7 +925,9 @@ def _provenance(runs: _Runs, evaluations: list) -> dict[str, str]:
 def _analysis_counts(dev: ReportCohort, scheme: str, evaluations: list) -> pd.DataFrame:
     rows = [{"analysis": f"development: model fitting and {scheme}", "participants": dev.n,
              "events": dev.events}]
-    rows += [{"analysis": f"{e['label']}: external evaluation",
+    rows += [{"analysis": f"{e['label']}: " + ("apparent performance on the development data"
+                                              if e["facts"].get("development_data")
+                                              else "external evaluation"),
               "participants": e["facts"].get("n_patients"),
               "events": e["facts"].get("n_events")} for e in evaluations]
     return pd.DataFrame(rows)

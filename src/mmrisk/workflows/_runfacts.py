@@ -1,4 +1,4 @@
-"""What both train workflows (survival and competing risks) record the same way.
+"""What both train (and both evaluate) workflows, survival and competing risks, record the same way.
 
 Run facts (git commit), the leaderboard table, figures logged to the active run, and which rows
 the logged model is fitted on (``final_fit``).
@@ -16,7 +16,8 @@ import pandas as pd
 from mmrisk.config import HOLDOUT_SCHEMES, ExperimentConfig
 from mmrisk.evaluation import DEFAULT_SUBGROUPS, CVResult, subgroup_frame
 
-__all__ = ["available_subgroups", "final_fit_rows", "leaderboard"]
+__all__ = ["available_subgroups", "development_data", "evaluation_note", "final_fit_rows",
+           "leaderboard"]
 
 
 def git_commit() -> str:
@@ -109,3 +110,46 @@ def available_subgroups(table: pd.DataFrame) -> list[str]:
             continue
         wanted.append(name)
     return wanted
+
+
+def development_data(source: dict, fingerprint: str) -> bool:
+    """Whether the evaluation data are the model's own development data (same fingerprint).
+
+    Parameters
+    ----------
+    source : dict
+        :func:`mmrisk.tracking.model_source` of the model (its ``data_fingerprint``).
+    fingerprint : str
+        The evaluation cohort's data fingerprint.
+
+    Returns
+    -------
+    bool
+        True when the train run recorded the same fingerprint.
+    """
+    return bool(source.get("data_fingerprint")) and source["data_fingerprint"] == fingerprint
+
+
+def evaluation_note(apparent: bool, development: bool) -> str:
+    """The caveat shown with an evaluation whose numbers are not an external validation.
+
+    Parameters
+    ----------
+    apparent : bool
+        The model was recalibrated on these data.
+    development : bool
+        These are the data the model was trained on.
+
+    Returns
+    -------
+    str
+        The note, or ``""``.
+    """
+    if development:
+        return ("these are the model's development data (the same data fingerprint as its "
+                "train run): the performance here is apparent, not an external validation; "
+                "use the train run's cross-validated metrics for internal validation")
+    if apparent:
+        return ("this model was recalibrated on these data: its calibration here is apparent "
+                "(fitted on the same patients), not a validation")
+    return ""
