@@ -117,12 +117,13 @@ def _summarise(
             pd.DataFrame({"model": model, "metric": full, "value": vals[0], "lo": lo, "hi": hi})
         )
         if baseline is not None and model != baseline:
-            delta = vals - values[baseline]
+            keep = ~no_interval
+            delta = (vals - values[baseline])[:, keep]
             dlo, dhi = _percentile_interval(delta[1:], level)
-            dlo[no_interval], dhi[no_interval] = np.nan, np.nan
             diff_rows.append(
                 pd.DataFrame(
-                    {"model": model, "metric": full, "diff": delta[0], "lo": dlo, "hi": dhi}
+                    {"model": model, "metric": np.asarray(full, dtype=object)[keep],
+                     "diff": delta[0], "lo": dlo, "hi": dhi}
                 )
             )
     metrics = pd.concat(metric_rows, ignore_index=True)
