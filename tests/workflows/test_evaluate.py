@@ -188,3 +188,11 @@ def test_evaluating_on_the_development_data_is_called_apparent(trained_job, new_
                    tracking_uri=uri)
     assert ext.facts["development_data"] is False and ext.facts["note"] == ""
     assert ext.facts["data_fingerprint"] != facts["data_fingerprint"]
+    board = runner.invoke(app, ["compare", "--experiment", "scoring-tiny", "--evaluations",
+                                "--tracking-uri", uri])
+    assert board.exit_code == 0, board.output
+    rows = {line.split("│")[1].strip(): line for line in board.output.splitlines()
+            if line.count("│") > 3 and ext.run_id in line or "development data" in line}
+    assert ext.run_id in rows and "development data" not in rows[ext.run_id]
+    assert any("development data" in line and facts["data_fingerprint"] in line
+               for line in rows.values())

@@ -57,11 +57,18 @@ def interrupted(e: BaseException, done: str) -> NoReturn:
     raise typer.Exit(code=128 + int(signum))
 
 
-def df_table(df: Any, title: str, max_rows: int = 60) -> Table:
-    """A rich table of a DataFrame's first ``max_rows`` rows, cells as text."""
+def df_table(df: Any, title: str, max_rows: int = 60, whole: tuple[str, ...] = ()) -> Table:
+    """A rich table of a DataFrame's first ``max_rows`` rows, cells as text.
+
+    Columns named in ``whole`` (identifiers a user copies) are never shortened or wrapped.
+    """
     table = Table(title=title, header_style="bold")
     for col in df.columns:
-        table.add_column(str(col))
+        if col in whole:
+            width = max([len(str(col))] + [len(str(v)) for v in df[col].head(max_rows)])
+            table.add_column(str(col), no_wrap=True, min_width=width)
+        else:
+            table.add_column(str(col))
     for row in df.head(max_rows).itertuples(index=False):
         table.add_row(*["" if v is None else str(v) for v in row])
     return table

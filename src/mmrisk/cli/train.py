@@ -134,7 +134,12 @@ def compare(
         return
     out.print(df_table(table, f"Leaderboard of run {facts['run_name']} "
                        f"(sorted by {metric}; ★ best; \\[lo, hi] = 95% bootstrap CI)"))
-    out.print(f"Best: {facts['best_model']} (registered as {facts['registered_alias']}).")
+    top = board["model"].iloc[0]
+    if top == facts["best_model"]:
+        out.print(f"Best: {top} (registered as {facts['registered_alias']}).")
+    else:
+        out.print(f"★ {top} is the best by {metric}; the train registered {facts['best_model']} "
+                  f"({facts['registered_alias']}), the best by its tracking.select_metric.")
     newest = facts.get("newest_unfinished")
     if newest:
         err.print(f"[bold yellow]Note:[/] the newest train run, {newest['run_name']} "
@@ -160,12 +165,20 @@ def _evaluations(uri: str, experiment: str, fmt: BoardFormat) -> None:
     shown = [c for c in runs.columns if c in _EXT_SHOWN or (
         c.startswith(("ext_oe_", "ext_calib_slope_", "ext_cif_oe_"))
         and not c.endswith(("_lo", "_hi")))]
-    table = runs[["registered_model", "model_version", "data_fingerprint", "n_patients",
-                  "n_events"]].copy()
-    table["apparent"] = runs["apparent_calibration"].map({True: "yes", False: ""})
+    table = runs[["run_id", "registered_model", "model_version", "data_fingerprint",
+                  "n_patients", "n_events"]].copy()
+    table["apparent"] = [
+        "development data" if dev else "calibration" if cal else ""
+        for dev, cal in zip(runs["development_data"], runs["apparent_calibration"], strict=True)]
     for c in shown:
         table[c] = [fmt_ci(r[c], r.get(f"{c}_lo"), r.get(f"{c}_hi")) for _, r in runs.iterrows()]
+    table = table.rename(columns={
+        "registered_model": "model", "model_version": "version", "data_fingerprint": "data",
+        "n_patients": "patients", "n_events": "events",
+        **{c: c.removeprefix("ext_") for c in shown}})
     if fmt == BoardFormat.markdown:
         typer.echo(markdown(table))
         return
-    out.print(df_table(table, f"Evaluations in {experiment} (newest first; 95% bootstrap CI)"))
+    out.print(df_table(table, f"Evaluations in {experiment} (newest first; ext_ metrics with "
+                              "95% bootstrap CI; --format csv for every column)",
+                       whole=("run_id",)))

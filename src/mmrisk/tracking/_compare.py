@@ -153,7 +153,8 @@ def evaluation_runs(uri: str, experiment: str, model: str | None = None) -> pd.D
     -------
     pandas.DataFrame
         One row per evaluation: ``run_id``, ``registered_model``, ``model_version``,
-        ``data_fingerprint``, ``apparent_calibration``, ``n_patients``, ``n_events`` and every
+        ``data_fingerprint``, ``apparent_calibration``, ``development_data`` (evaluated on
+        the model's own training data), ``n_patients``, ``n_events`` and every
         ``ext_`` metric with its ``_lo``/``_hi``.
 
     Raises
@@ -177,6 +178,7 @@ def evaluation_runs(uri: str, experiment: str, model: str | None = None) -> pd.D
                "model_version": tags.get("model_version"),
                "data_fingerprint": tags.get("data_fingerprint"),
                "apparent_calibration": tags.get("apparent_calibration") == "true",
+               "development_data": tags.get("development_data") == "true",
                "n_patients": params.get("n_patients"), "n_events": params.get("n_events")}
         row.update(run.data.metrics)
         rows.append(row)

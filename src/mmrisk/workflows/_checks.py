@@ -151,6 +151,8 @@ def check_training_data(config: Any, cohort: Any, models: dict[str, Any],
                         extract_path: str | None = None) -> None:
     """Refuse a cohort that cannot be trained on as configured, before anything is fitted.
 
+    Also logs a warning when ``validation.n_bootstrap`` is below :data:`MIN_REPLICATES`.
+
     Parameters
     ----------
     config : ExperimentConfig
@@ -162,8 +164,6 @@ def check_training_data(config: Any, cohort: Any, models: dict[str, Any],
         pipeline is fitted on the whole cohort once to see what the model would receive.
     extract_path : str, optional
         The extract that replaced the config's data source, for messages.
-
-    Warns (log) when ``validation.n_bootstrap`` is below :data:`MIN_REPLICATES`.
 
     Raises
     ------
