@@ -27,6 +27,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import scoring_server
 from mlflow.tracking import MlflowClient
+from servers import free_port
 from sklearn.base import BaseEstimator
 from typer.testing import CliRunner
 
@@ -241,8 +242,9 @@ def test_mlflow_server_behaviour_on_hostile_requests(job):
 def test_serve_refuses_a_model_that_does_not_exist_before_launching(job):
     with pytest.raises(MMRiskError, match=r"models:/integrity@nope.* cannot be loaded"):
         check_model("models:/integrity@nope", job["uri"])
+    # A free port: the port is checked (bound for a moment) before the model.
     res = runner.invoke(app, ["serve", "--model", "models:/nothing-here@champion", "--port",
-                              "1", "--tracking-uri", job["uri"]])
+                              str(free_port()), "--tracking-uri", job["uri"]])
     assert res.exit_code == 1 and "models:/nothing-here@champion" in res.output
     assert "Traceback" not in res.output
 

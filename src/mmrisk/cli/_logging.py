@@ -32,6 +32,15 @@ def log_file() -> Path:
     return Path("mmrisk.log")
 
 
+#: The log file :func:`configure` chose last (None: console, ``--verbose``, or not configured).
+_active: Path | None = None
+
+
+def active_log_file() -> Path | None:
+    """The log file libraries' output goes to, as :func:`configure` set it (None: console)."""
+    return _active
+
+
 def configure(verbose: bool) -> Path | None:
     """Route logging: mmrisk's loggers to stderr; libraries to :func:`log_file` (or stderr).
 
@@ -45,6 +54,8 @@ def configure(verbose: bool) -> Path | None:
     pathlib.Path or None
         The log file in use (None when ``verbose``).
     """
+    global _active
+    _active = None
     console = RichHandler(console=err, show_path=False)
     root = logging.getLogger()
     root.handlers[:] = [console]
@@ -70,6 +81,7 @@ def configure(verbose: bool) -> Path | None:
     # (mmrisk.workflows._spark.JVM_LOG_ENV; the JVM gets the descriptor when it starts).
     if not isinstance(handler, logging.NullHandler):
         os.environ.setdefault("MMRISK_JVM_LOG", str(path))
+        _active = path
     for name in LIBRARY_LOGGERS:
         lib = logging.getLogger(name)
         lib.handlers[:] = [handler]

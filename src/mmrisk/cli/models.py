@@ -165,9 +165,12 @@ def serve(
     from mmrisk.workflows import serve as run
 
     uri = resolve_tracking_uri(tracking_uri)
-    out.print(f"Serving {model} on http://127.0.0.1:{port}/invocations (store {uri})")
+
+    def announce(url: str) -> None:  # once the port is free and the model loads
+        out.print(f"Serving {model} on {url} (store {uri})")
+
     try:
-        raise typer.Exit(run(model, port, tracking_uri=uri))
+        raise typer.Exit(run(model, port, tracking_uri=uri, announce=announce))
     except MMRiskError as e:
         fail(str(e))
     except KeyboardInterrupt:
@@ -178,14 +181,22 @@ def ui(
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 5000,
     tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help=STORE_HELP)] = None,
 ) -> None:
-    """Open the MLflow UI on 127.0.0.1 over the configured store (Ctrl-C to stop)."""
+    """Open the MLflow UI on 127.0.0.1 over the configured store (Ctrl-C to stop).
+
+    MLflow's and uvicorn's output goes to the log file (mlruns/mmrisk.log, MMRISK_LOG_FILE;
+    --verbose shows it).
+    """
+    from mmrisk.cli._logging import active_log_file
     from mmrisk.tracking import resolve_tracking_uri
     from mmrisk.workflows import ui as run
 
     uri = resolve_tracking_uri(tracking_uri)
-    out.print(f"MLflow UI on http://127.0.0.1:{port} over {uri}")
+
+    def announce(url: str) -> None:  # once the port is free
+        out.print(f"MLflow UI on {url} over {uri}")
+
     try:
-        raise typer.Exit(run(uri, port))
+        raise typer.Exit(run(uri, port, log_path=active_log_file(), announce=announce))
     except MMRiskError as e:
         fail(str(e))
     except KeyboardInterrupt:

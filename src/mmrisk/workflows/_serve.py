@@ -31,19 +31,22 @@ elsewhere put an authenticating reverse proxy (or an SSH tunnel) in front of it.
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
+from pathlib import Path
 
 from mmrisk.exceptions import MMRiskError
 from mmrisk.tracking import DIGEST_ENV
@@ -61,6 +64,21 @@ def _check(host: str, port: int) -> None:
                           "authenticating reverse proxy in front of it to expose it")
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise MMRiskError(f"port must be an integer in 1..65535, got {port!r}")
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Bind ``host:port`` for a moment (as the server will, with ``SO_REUSEADDR``): a port in
+    use is one clear error before anything is started or announced."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise MMRiskError(f"port {port} on {host} is in use (choose another with "
+                                  "--port)") from None
+            raise MMRiskError(f"cannot listen on {host}:{port}: {e.strerror} (choose another "
+                              "port with --port)") from None
 
 
 def serve_command(model_uri: str, port: int, host: str = LOOPBACK, *, workers: int = 1,
@@ -201,12 +219,15 @@ def _stop(proc: subprocess.Popen, sig: int, grace: float) -> None:
 
 
 def serve(model_uri: str, port: int, host: str = LOOPBACK, *, tracking_uri: str | None = None,
-          workers: int = 1, timeout: int = 60, grace: float = 10.0) -> int:
+          workers: int = 1, timeout: int = 60, grace: float = 10.0,
+          announce: Callable[[str], None] | None = None) -> int:
     """Run the model server in the foreground until it exits or this process is signalled.
 
-    The server runs in its own process group (``uvicorn`` and its worker processes);
-    SIGINT, SIGTERM and SIGHUP received here are forwarded to the whole group, which gets
-    ``grace`` seconds to shut down before SIGKILL.
+    Before anything starts, the port is checked (bound for a moment on ``host``) and the model
+    is loaded here once (:func:`check_model`): a port in use or a URI that does not resolve
+    raises, and ``announce`` is not called. The server runs in its own process group
+    (``uvicorn`` and its worker processes); SIGINT, SIGTERM and SIGHUP received here are
+    forwarded to the whole group, which gets ``grace`` seconds to shut down before SIGKILL.
 
     Parameters
     ----------
@@ -216,16 +237,28 @@ def serve(model_uri: str, port: int, host: str = LOOPBACK, *, tracking_uri: str 
         Store the URI resolves against; default: the current MLflow tracking URI.
     grace : float
         Seconds between the forwarded signal and SIGKILL.
+    announce : callable, optional
+        Called with the scoring URL (``http://127.0.0.1:P/invocations``) once the checks
+        passed, just before the server starts.
 
     Returns
     -------
     int
         The server's exit code (128 + signal number when it ended by a signal).
+
+    Raises
+    ------
+    mmrisk.exceptions.MMRiskError
+        For a bad host or port, a port in use, missing server packages, or a model that cannot
+        be loaded.
     """
     cmd = serve_command(model_uri, port, host, workers=workers, timeout=timeout)
     _check_server_packages()
+    _check_port_free(host, port)
     env = serve_env(tracking_uri)
     env[DIGEST_ENV] = json.dumps(check_model(model_uri, env["MLFLOW_TRACKING_URI"]))
+    if announce is not None:
+        announce(f"http://{host}:{port}/invocations")
     return run_server(cmd, env, grace=grace)
 
 
@@ -281,7 +314,8 @@ sys.exit(128 - rc if rc < 0 else rc)
 """
 
 
-def run_server(cmd: list[str], env: Mapping[str, str], *, grace: float = 10.0) -> int:
+def run_server(cmd: list[str], env: Mapping[str, str], *, grace: float = 10.0,
+               log_path: str | os.PathLike | None = None) -> int:
     """Run a server command in the foreground, in its own process group, until it exits.
 
     SIGINT, SIGTERM and SIGHUP received here are forwarded to the whole group (MLflow's CLI
@@ -297,14 +331,24 @@ def run_server(cmd: list[str], env: Mapping[str, str], *, grace: float = 10.0) -
         Its environment.
     grace : float, default=10.0
         Seconds between the forwarded signal and SIGKILL.
+    log_path : str or path-like, optional
+        A file the server's standard output and error are appended to (default: this
+        process's console).
 
     Returns
     -------
     int
         The server's exit code (128 + signal number when it ended by a signal).
     """
-    proc = subprocess.Popen([sys.executable, "-c", _SUPERVISOR, str(os.getpid()), *cmd],
-                            env=dict(env), start_new_session=True)
+    argv = [sys.executable, "-c", _SUPERVISOR, str(os.getpid()), *cmd]
+    if log_path is None:
+        proc = subprocess.Popen(argv, env=dict(env), start_new_session=True)
+    else:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+            proc = subprocess.Popen(argv, env=dict(env), start_new_session=True,
+                                    stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT)
     received: list[int] = []
 
     def forward(signum, _frame):
@@ -356,8 +400,13 @@ def ui_command(tracking_uri: str, port: int, host: str = LOOPBACK) -> list[str]:
     return cmd
 
 
-def ui(tracking_uri: str, port: int = 5000, host: str = LOOPBACK, *, grace: float = 10.0) -> int:
+def ui(tracking_uri: str, port: int = 5000, host: str = LOOPBACK, *, grace: float = 10.0,
+       log_path: str | os.PathLike | None = None,
+       announce: Callable[[str], None] | None = None) -> int:
     """Run the MLflow UI over ``tracking_uri`` in the foreground (as :func:`serve`).
+
+    The port is checked first (bound for a moment on ``host``): a port in use raises before
+    anything starts and ``announce`` is not called.
 
     Parameters
     ----------
@@ -369,18 +418,31 @@ def ui(tracking_uri: str, port: int = 5000, host: str = LOOPBACK, *, grace: floa
         Must be the loopback address.
     grace : float, default=10.0
         Seconds between a forwarded signal and SIGKILL.
+    log_path : str or path-like, optional
+        A file MLflow's and uvicorn's output (start-up lines, warnings, access log) is appended
+        to (default: this process's console).
+    announce : callable, optional
+        Called with the UI's URL once the checks passed, just before the server starts.
 
     Returns
     -------
     int
         The server's exit code.
+
+    Raises
+    ------
+    mmrisk.exceptions.MMRiskError
+        For a bad host or port, or a port in use.
     """
     from mmrisk.tracking import prepare_store
 
     cmd = ui_command(tracking_uri, port, host)
+    _check_port_free(host, port)
     prepare_store(tracking_uri)  # tables ready and a copied store relocated before MLflow reads
     env = {**os.environ, "MLFLOW_WORKERS": os.environ.get("MLFLOW_WORKERS", "1")}
-    return run_server(cmd, env, grace=grace)
+    if announce is not None:
+        announce(f"http://{host}:{port}")
+    return run_server(cmd, env, grace=grace, log_path=log_path)
 
 
 #: Database drivers a backend store URI needs, by URI scheme (``postgresql+psycopg2`` etc.).
