@@ -78,8 +78,13 @@ def df_table(df: Any, title: str, max_rows: int = 60, whole: tuple[str, ...] = (
 def progress_bars(transient: bool = False) -> Iterator[Any]:
     """Rich progress bars driven by the library's ``progress(stage, done, total)`` calls.
 
-    Yields the callback; one bar per stage, labelled by :data:`STAGE_LABELS`.
+    Yields the callback; one bar per stage, labelled by :data:`STAGE_LABELS`. Transient bars
+    on a stderr that is not a terminal (a log, CI) show nothing: rich would leave only blank
+    lines there.
     """
+    if transient and not err.is_terminal:
+        yield lambda *_: None
+        return
     tasks: dict[str, Any] = {}
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=err,
