@@ -842,8 +842,11 @@ def _updated_performance(runs: _Runs, name: str, mv: Any, parent: str
 
 
 def _recalibrations(runs: _Runs) -> list[Recalibration]:
-    name = runs.registered.get("name")
-    if not name:
+    """Updates of the described version: registered versions whose ``parent_version`` is it
+    (and the described version itself when it is an update); other versions' updates are not
+    this model's."""
+    name, described = runs.registered.get("name"), str(runs.registered.get("version", ""))
+    if not name or not described:
         return []
     try:
         versions = runs.client.search_model_versions(f"name = '{name}'")
@@ -852,7 +855,7 @@ def _recalibrations(runs: _Runs) -> list[Recalibration]:
     out = []
     for mv in sorted(versions, key=lambda v: int(v.version)):
         parent = mv.tags.get("parent_version")
-        if not parent:
+        if not parent or described not in (parent, str(mv.version)):
             continue
         params = runs.client.get_run(mv.run_id).data.params if mv.run_id else {}
         fitted = ", ".join(f"{k.removeprefix('recal.')} = {v}" for k, v in sorted(
