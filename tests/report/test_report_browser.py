@@ -39,11 +39,13 @@ ITEMS = ("1 2 3a 3b 3c 4 5a 5b 6a 6b 6c 7 8a 8b 8c 9a 9b 9c 10 11 12a 12b 12c 12
          "27c").split()
 STATUSES = ("reported", "partly reported", "author to complete")
 # What a train run knows (data, outcome, predictors, sample size, analysis, Table 1, flow, the
-# model, internal performance, scoring rules) and what an evaluation adds (centre heterogeneity,
-# how its predictions were made, development vs evaluation data and predictor distributions).
+# model, internal performance with out-of-fold subgroups and centre heterogeneity, scoring
+# rules) and what an evaluation adds (how its predictions were made, development vs evaluation
+# data and predictor distributions).
 COVERED_BY_TRAIN = ("5a", "5b", "6a", "6b", "6c", "7", "8a", "9a", "9b", "10", "11", "12a",
-                    "12b", "12c", "12e", "13", "15", "20a", "20b", "21", "22", "23a", "27a")
-COVERED_BY_EVALUATION = ("12d", "12g", "16", "20c", "23b")
+                    "12b", "12c", "12d", "12e", "13", "15", "20a", "20b", "21", "22", "23a",
+                    "23b", "27a")
+COVERED_BY_EVALUATION = ("12g", "16", "20c")
 # The text width of an A4 page with the report's print margins (210 - 2 x 14 mm) in CSS px.
 A4_TEXT_WIDTH_PX = round((210 - 2 * 14) / 25.4 * 96)
 # Only the authors can report these (title, abstract, introduction, assessors, fairness,

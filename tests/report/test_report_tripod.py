@@ -432,3 +432,19 @@ def test_cox_prediction_recomputed_from_the_report_matches_lifelines():
 def test_template_is_package_data():
     template = files("mmrisk.report") / "templates" / "tripod_report.html.j2"
     assert template.is_file()
+
+
+def test_dates_without_end_of_follow_up_are_partly_reported(full):
+    """5b: a listed period that says "end of follow-up not recorded" is not fully reported."""
+    import dataclasses
+
+    dev = dataclasses.replace(full.cohorts[0], followup_end=None)
+    rows = {r["item"]: r for r in tripod_checklist(dataclasses.replace(full, cohorts=[dev]))}
+    assert "not recorded" in render_tripod_report(dataclasses.replace(full, cohorts=[dev]))
+    assert rows["5b"]["status"] == "partly reported"
+    assert rows["5b"]["remainder"] == "end of follow-up of the development cohort"
+    complete = dataclasses.replace(full, cohorts=full.cohorts[:1])  # 2008-01 to 2019-12; 2023-06
+    assert {r["item"]: r for r in tripod_checklist(complete)}["5b"]["status"] == "reported"
+    # The full fixture's evaluation cohort has accrual years but no end of follow-up.
+    rows = {r["item"]: r for r in tripod_checklist(full)}
+    assert rows["5b"]["remainder"] == "end of follow-up of the external 2020-2023 cohort"

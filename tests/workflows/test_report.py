@@ -27,7 +27,7 @@ from mmrisk.config import CohortSpec
 from mmrisk.exceptions import MMRiskError, ReportDataError
 from mmrisk.models import split_model
 from mmrisk.registry import read_extract
-from mmrisk.report import ReportCohort, ReportData, render_tripod_report
+from mmrisk.report import ReportCohort, ReportData, render_tripod_report, tripod_checklist
 from mmrisk.tracking import load_model
 from mmrisk.workflows import report_data, write_report
 
@@ -245,3 +245,36 @@ def test_cli_sample_size_errors_are_one_line():
                               "--rate", "0.065", "--timepoint", "2", "--meanfup", "2.07"])
     assert res.exit_code == 1 and "maximum Cox-Snell R²" in res.output
     assert res.output.count("Error:") == 1 and "Traceback" not in res.output
+
+
+def test_train_report_has_the_models_out_of_fold_subgroups_and_centres(trained_job,
+                                                                       logged_html):
+    """The registered (best) model's own ``subgroups.csv`` and ``centre_heterogeneity.json``
+    (out-of-fold, logged by train) are the development rows of the report; 12d, 23a and 23b
+    follow."""
+    uri = trained_job["tracking_uri"]
+    client = mlflow.MlflowClient(uri)
+    parent = client.get_run(trained_job["result"].parent_run_id)
+    best = trained_job["result"].child_run_ids[parent.data.tags["best_model"]]
+    other = next(r for n, r in trained_job["result"].child_run_ids.items()
+                 if r != best and n != "staging")
+
+    def logged(run_id, path):
+        return mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path,
+                                                   tracking_uri=uri)
+
+    data = report_data(run_id=parent.info.run_id, tracking_uri=uri)
+    label = "development (out-of-fold, internal validation)"
+    assert set(data.subgroups["evaluation"]) == {label}
+    want = pd.read_csv(logged(best, "subgroups.csv"))
+    pd.testing.assert_frame_equal(data.subgroups.drop(columns="evaluation"), want)
+    assert not want.equals(pd.read_csv(logged(other, "subgroups.csv")))  # the model's own
+    het = json.loads(open(logged(best, "centre_heterogeneity.json"), encoding="utf-8").read())
+    row = data.heterogeneity.set_index("evaluation").loc[label]
+    assert row["centres"] == int(het["n_centres"])
+    assert row["value"] == het["cindex_pooled"] and row["hi"] == het["cindex_pooled_hi"]
+    assert "out-of-fold" in data.analysis.heterogeneity_method
+    status = {r["item"]: r["status"] for r in tripod_checklist(data)}
+    assert status["12d"] == status["23a"] == status["23b"] == "reported"
+    # The report train logs says the same.
+    assert 'id="heterogeneity"' in logged_html and label in logged_html

@@ -68,3 +68,42 @@ def test_updating_section_and_checklist_row(updated):
     row = html[html.index('<tr id="item-24">'):]
     row = row[:row.index("</tr>")]
     assert '<a href="#updating">reported</a>' in row  # with performance: not "partly"
+
+
+def test_only_updates_of_the_described_version(updated, trained_job, evaluated_job):
+    """Another registered version and its own update are not this version's updates (the
+    report of a version lists only versions tagged ``parent_version`` = that version)."""
+    from mlflow.tracking import MlflowClient
+
+    from mmrisk.report import tripod_checklist
+
+    uri = trained_job["tracking_uri"]
+    res = updated["recalibration"]
+    client = MlflowClient(tracking_uri=uri)
+    champion = str(res.parent_version)
+    source = client.get_model_version(res.name, champion)
+    run_id = source.run_id
+    other = client.create_model_version(res.name, source.source, run_id=run_id)
+    other_update = recalibrate_model(f"models:/{res.name}/{other.version}",
+                                     evaluated_job["extract"], "slope", tracking_uri=uri)
+    # Truth from the registry: the versions tagged with each parent.
+    tagged = {str(mv.version): mv.tags.get("parent_version")
+              for mv in client.search_model_versions(f"name = '{res.name}'")}
+    assert tagged[str(other_update.version)] == str(other.version)
+
+    mine = report_data(model_uri=f"models:/{res.name}/{champion}", tracking_uri=uri)
+    want = {f"{res.name} version {v}" for v, p in tagged.items() if p == champion}
+    assert {r.version for r in mine.recalibrations} == want
+    assert f"{res.name} version {other_update.version}" not in want
+
+    theirs = report_data(model_uri=f"models:/{res.name}/{other.version}", tracking_uri=uri)
+    assert [r.version for r in theirs.recalibrations] == [
+        f"{res.name} version {other_update.version}"]
+    assert {r.parent for r in theirs.recalibrations} == {f"version {other.version}"}
+
+    # A version nobody updated: no updating section, checklist 12f and 24 left to the authors.
+    lone = client.create_model_version(res.name, source.source, run_id=run_id)
+    alone = report_data(model_uri=f"models:/{res.name}/{lone.version}", tracking_uri=uri)
+    assert alone.recalibrations == []
+    status = {r["item"]: r["status"] for r in tripod_checklist(alone)}
+    assert status["12f"] == status["24"] == "author to complete"

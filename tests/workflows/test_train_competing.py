@@ -335,6 +335,13 @@ def test_cohort_build_writes_cif_table_figure_and_gray(tmp_path):
             want = ajf.predict([12, 36]).to_numpy().ravel()
             got = cif[(cif["group"] == g) & (cif["cause"] == cause)]["cif"].to_numpy()
             np.testing.assert_allclose(got, want, atol=2e-3)  # lifelines jitters tied times
+            # n_event: events of this cause in the group up to and including each horizon,
+            # counted directly from the cohort's outcome
+            rows = cif[(cif["group"] == g) & (cif["cause"] == cause)]
+            ev, tm = y["event"][sel], y["time"][sel]
+            counted = [int(((ev == cause) & (tm <= h)).sum()) for h in (12, 36)]
+            assert rows["n_event"].tolist() == counted
+            assert counted[-1] > 0  # the column is not trivially zero
     gray = pd.read_csv(res.files[5])
     assert list(gray["cause"]) == [1, 2]
     for cause in (1, 2):

@@ -141,6 +141,14 @@ def _check_level(level: float) -> None:
         raise MetricInputError(f"level must be in (0, 1); got {level!r}.")
 
 
+def _event_counts(hit: np.ndarray, time: np.ndarray, at: np.ndarray, *, cumulative: bool
+                  ) -> list[int]:
+    """Events (``hit``) at each time of ``at``, or up to and including it when cumulative."""
+    if cumulative:
+        return [int((hit & (time <= t)).sum()) for t in at]
+    return [int((hit & (time == t)).sum()) for t in at]
+
+
 def _aj_table(y: Any, groups: Any, level: float, times: np.ndarray | None) -> pd.DataFrame:
     _check_level(level)
     code, time = _outcome(y, "y")
@@ -155,8 +163,8 @@ def _aj_table(y: Any, groups: Any, level: float, times: np.ndarray | None) -> pd
             lo, hi = _interval(res["cif"][k], se, level)
             rows.append(pd.DataFrame({
                 "group": label, "cause": cause, "time": out_times, "n_risk": res["n_risk"],
-                "n_event": [int(((code[sel] == cause) & (time[sel] == t)).sum())
-                            for t in out_times],
+                "n_event": _event_counts(code[sel] == cause, time[sel], out_times,
+                                         cumulative=times is not None),
                 "cif": res["cif"][k], "se": se, "lo": lo, "hi": hi,
             }))
     return pd.concat(rows, ignore_index=True)
@@ -213,8 +221,9 @@ def cumulative_incidence_at(
     -------
     pandas.DataFrame
         Columns ``group``, ``cause``, ``time``, ``n_risk`` (at risk at the horizon),
-        ``n_event`` (events exactly at the horizon), ``cif``, ``se``, ``lo``, ``hi``; the
-        estimate is the step function's value at the horizon.
+        ``n_event`` (cumulative events of this cause up to and including the horizon),
+        ``cif``, ``se``, ``lo``, ``hi``; the estimate is the step function's value at the
+        horizon.
 
     Raises
     ------

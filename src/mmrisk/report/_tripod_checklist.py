@@ -220,7 +220,23 @@ def _content_flags(data: ReportData) -> dict[str, bool]:
     }
 
 
+def _missing_dates(data: ReportData) -> str | None:
+    """What the listed periods of the cohorts leave out ("not recorded" in the report)."""
+    missing = []
+    for c in data.cohorts:
+        if not (c.accrual_start or c.accrual_end or c.followup_end):
+            continue  # not listed at all
+        gaps = [what for what, value in (("start of accrual", c.accrual_start),
+                                         ("end of accrual", c.accrual_end),
+                                         ("end of follow-up", c.followup_end)) if not value]
+        if gaps:
+            missing.append(f"{', '.join(gaps)} of the {c.label} cohort")
+    return "; ".join(missing) or None
+
+
 def _remainder(item: TripodItem, flags: dict[str, bool], data: ReportData) -> str | None:
+    if item.item == "5b":
+        return _missing_dates(data)
     if item.item == "23a" and not flags["subgroups"]:
         return "performance in key (e.g. sociodemographic) subgroups"
     if item.item == "10" and not any(c.role == "evaluation" for c in data.cohorts):

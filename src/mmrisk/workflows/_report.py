@@ -8,6 +8,8 @@ The adapter between the tracked runs and the renderer (:func:`mmrisk.report.rend
   ``leaderboard.csv``, ``data_issues.csv`` and tags, every child run's metrics, the model run's
   ``hazard_ratios.csv``, ``predictions_oof.parquet`` and figures, and the model itself (its
   ``meta.json``: features, horizons, cut-points, the training profile);
+- the model run's out-of-fold ``subgroups.csv`` and ``centre_heterogeneity.json`` enter the
+  subgroup and centre-heterogeneity tables as the development cohort (internal validation);
 - each evaluation run (``mmrisk evaluate``) adds its cohort, ``ext_`` metrics, decision curves,
   subgroups, centre heterogeneity and figures; registered versions tagged ``parent_version``
   (``mmrisk recalibrate``) are the model's updates.
@@ -571,8 +573,20 @@ def _handling_text(config: ExperimentConfig) -> str:
             "boosting split on them.")
 
 
+def _heterogeneity_text(internal: bool, evaluations: list) -> str | None:
+    where = (["the development cohort (internal validation: the out-of-fold predictions of "
+              "the cross-validation)"] if internal else []) + (
+        ["each evaluation cohort"] if any(e["heterogeneity"] for e in evaluations) else [])
+    if not where:
+        return None
+    return (f"In {' and in '.join(where)}, centre-specific C-indices are pooled by a "
+            "random-effects meta-analysis on the logit scale (REML), with I² and a 95% "
+            "prediction interval.")
+
+
 def _analysis(config: ExperimentConfig | None, meta: dict, metric_names: Sequence[str],
-              tags: dict, evaluations: list, recalibrated: bool) -> AnalysisDescription | None:
+              tags: dict, evaluations: list, recalibrated: bool,
+              internal_heterogeneity: bool = False) -> AnalysisDescription | None:
     if config is None:
         return None
     v = config.validation
@@ -588,10 +602,7 @@ def _analysis(config: ExperimentConfig | None, meta: dict, metric_names: Sequenc
         internal_validation=(f"{_scheme_text(config)[0].upper()}{_scheme_text(config)[1:]}; "
                              f"{v.n_bootstrap} bootstrap replicates; the best model by "
                              f"{config.tracking.select_metric} is registered."),
-        heterogeneity_method=("In each evaluation cohort, centre-specific C-indices are pooled "
-                              "by a random-effects meta-analysis on the logit scale (REML), "
-                              "with I² and a 95% prediction interval." if any(
-                                  e["heterogeneity"] for e in evaluations) else None),
+        heterogeneity_method=_heterogeneity_text(internal_heterogeneity, evaluations),
         measures=_measures(metric_names),
         updating_method=("Registered updates (mmrisk recalibrate) re-estimate the baseline "
                          "survival, a calibration intercept, or intercept and slope on the "
@@ -708,6 +719,20 @@ def _evaluation(runs: _Runs, run_id: str, i: int) -> dict:
             "decision_curve": runs.csv(run_id, "decision_curve.csv"),
             "subgroups": runs.csv(run_id, "subgroups.csv"), "heterogeneity": het,
             "figures": _figures(runs, run_id, label)}
+
+
+_INTERNAL_LABEL = "development (out-of-fold, internal validation)"
+
+
+def _internal(runs: _Runs) -> dict:
+    """The model run's out-of-fold ``subgroups.csv`` and ``centre_heterogeneity.json`` (logged
+    by ``mmrisk train``), shaped as an evaluation for :func:`_stack` and
+    :func:`_heterogeneity`."""
+    rid = runs.model_run.info.run_id
+    het_path = runs.file(rid, "centre_heterogeneity.json")
+    het = json.loads(het_path.read_text(encoding="utf-8")) if het_path else {}
+    return {"label": _INTERNAL_LABEL, "subgroups": runs.csv(rid, "subgroups.csv"),
+            "heterogeneity": het}
 
 
 def _stack(evaluations: list, key: str) -> pd.DataFrame | None:
@@ -842,8 +867,11 @@ def _updated_performance(runs: _Runs, name: str, mv: Any, parent: str
 
 
 def _recalibrations(runs: _Runs) -> list[Recalibration]:
-    name = runs.registered.get("name")
-    if not name:
+    """Updates of the described version: registered versions whose ``parent_version`` is it
+    (and the described version itself when it is an update); other versions' updates are not
+    this model's."""
+    name, described = runs.registered.get("name"), str(runs.registered.get("version", ""))
+    if not name or not described:
         return []
     try:
         versions = runs.client.search_model_versions(f"name = '{name}'")
@@ -852,7 +880,7 @@ def _recalibrations(runs: _Runs) -> list[Recalibration]:
     out = []
     for mv in sorted(versions, key=lambda v: int(v.version)):
         parent = mv.tags.get("parent_version")
-        if not parent:
+        if not parent or described not in (parent, str(mv.version)):
             continue
         params = runs.client.get_run(mv.run_id).data.params if mv.run_id else {}
         fitted = ", ".join(f"{k.removeprefix('recal.')} = {v}" for k, v in sorted(
@@ -1072,6 +1100,7 @@ def _assemble(runs: _Runs, loaded: LoadedModel, config: ExperimentConfig | None,
     dev = _development_cohort(runs, config, cohort, meta)
     perf, names = _performance(runs, meta, scheme.split(";")[0], evaluations)
     recal = _recalibrations(runs)
+    internal = _internal(runs)
     figures = [ReportFigure("participants", "Kaplan-Meier curves of the development cohort",
                             png) for stem, png in runs.pngs(runs.parent.info.run_id, "figures")
                if stem == "km_cohort"]
@@ -1090,12 +1119,13 @@ def _assemble(runs: _Runs, loaded: LoadedModel, config: ExperimentConfig | None,
         treatments=_TREATMENTS.get(landmark) if landmark else None,
         sample_size=_sample_size(runs, loaded, cohort, scheme.split(";")[0]),
         analysis=_analysis(config, meta, names, runs.parent.data.tags, evaluations,
-                           bool(recal)),
+                           bool(recal), bool(internal["heterogeneity"])),
         evaluation_differences=_differences_text(evaluations, dev),
         analysis_counts=_analysis_counts(dev, scheme.split(";")[0], evaluations),
         model=_model_spec(runs, loaded, config), performance=perf,
         decision_curves=_decision_table(evaluations),
-        subgroups=_stack(evaluations, "subgroups"), heterogeneity=_heterogeneity(evaluations),
+        subgroups=_stack([internal, *evaluations], "subgroups"),
+        heterogeneity=_heterogeneity([internal, *evaluations]),
         recalibrations=recal, figures=figures, scoring_rules=list(SCORING_RULES))
 
 
