@@ -44,3 +44,13 @@ def test_an_unknown_method_is_refused_with_the_choices(command):
     text = _squash(res.output)
     assert "magic" in text and all(f"'{c}'" in text for c in CHOICES[command])
     assert "Traceback" not in res.output
+
+
+def test_help_paragraphs_wrap_at_the_terminal_not_at_the_docstring(monkeypatch):
+    """A docstring's own line breaks do not survive into --help (they wrapped raggedly)."""
+    monkeypatch.setattr(typer.rich_utils, "MAX_WIDTH", 250)
+    res = runner.invoke(app, ["server", "--help"])
+    assert res.exit_code == 0
+    lines = [line.strip() for line in res.output.splitlines()]
+    assert any("(or MLFLOW_TRACKING_URI). The database is created or migrated once, when the "
+               "server starts" in line for line in lines), res.output

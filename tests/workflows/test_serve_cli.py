@@ -57,6 +57,15 @@ def test_a_port_in_use_is_one_error_line_and_nothing_announced(command, busy_por
                                 "with --port)")
 
 
+def test_tracking_server_port_in_use_is_one_error_line(busy_port, tmp_path, log_file):
+    res = CliRunner().invoke(app, ["server", "--backend-store-uri",
+                                   f"sqlite:///{tmp_path}/team.db", "--artifacts-destination",
+                                   str(tmp_path / "artifacts"), "--port", str(busy_port)])
+    assert res.exit_code == 1, res.output
+    _one_error_line(res.output, f"port {busy_port} on 127.0.0.1 is in use")
+    assert "MLflow tracking server on" not in res.output
+
+
 def test_the_library_checks_the_port_before_announcing(busy_port, tmp_path):
     announced: list[str] = []
     store = f"sqlite:///{tmp_path}/mlflow.db"

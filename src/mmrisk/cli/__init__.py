@@ -8,6 +8,7 @@ may hold patient data. Libraries' log lines go to a log file (``--verbose`` show
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated
 
 import typer
@@ -57,3 +58,31 @@ def main(
 ) -> None:
     """mmrisk: who progresses early on lenalidomide maintenance after ASCT."""
     configure(verbose)
+
+
+def _reflow(doc: str) -> str:
+    """Each paragraph of a help text on one line (list items, ``- ...``, on their own), so
+    that rich wraps it at the terminal's width; typer keeps a docstring's own line breaks,
+    which then wrap raggedly."""
+    paragraphs = []
+    for para in inspect.cleandoc(doc).split("\n\n"):
+        lines: list[str] = []
+        for line in para.splitlines():
+            if lines and not line.lstrip().startswith(("- ", "* ")):
+                lines[-1] += " " + line.strip()
+            else:
+                lines.append(line.strip())
+        paragraphs.append("\n".join(lines))
+    return "\n\n".join(paragraphs)
+
+
+def _reflow_commands(typer_app: typer.Typer) -> None:
+    for info in typer_app.registered_commands:
+        if info.callback is not None and info.callback.__doc__:
+            info.callback.__doc__ = _reflow(info.callback.__doc__)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _reflow_commands(group.typer_instance)
+
+
+_reflow_commands(app)

@@ -39,15 +39,18 @@ def server(
     from mmrisk.workflows import server as run
 
     shown = re.sub(r"//[^@/]*@", "//…@", backend_store_uri)  # never echo a password
-    out.print(f"MLflow tracking server on http://{host}:{port} (backend {shown}, artifacts "
-              f"{artifacts_destination})")
-    if host != "127.0.0.1":
-        err.print(f"[bold yellow]Warning:[/] listening on {host}: anyone who can reach it can "
-                  "read and change runs and models unless authentication is enabled "
-                  "(--app-name basic-auth, or a reverse proxy).", highlight=False)
+
+    def announce(url: str) -> None:  # once the arguments are valid and the port is free
+        out.print(f"MLflow tracking server on {url} (backend {shown}, artifacts "
+                  f"{artifacts_destination})")
+        if host != "127.0.0.1":
+            err.print(f"[bold yellow]Warning:[/] listening on {host}: anyone who can reach it "
+                      "can read and change runs and models unless authentication is enabled "
+                      "(--app-name basic-auth, or a reverse proxy).", highlight=False)
+
     try:
         raise typer.Exit(run(backend_store_uri, artifacts_destination, port, host,
-                             workers=workers, app_name=app_name))
+                             workers=workers, app_name=app_name, announce=announce))
     except MMRiskError as e:
         fail(str(e))
     except KeyboardInterrupt:

@@ -537,7 +537,7 @@ def server_command(backend_store_uri: str, artifacts_destination: str, port: int
 
 def server(backend_store_uri: str, artifacts_destination: str, port: int = 5000,
            host: str = LOOPBACK, *, workers: int = 4, app_name: str | None = None,
-           grace: float = 10.0) -> int:
+           grace: float = 10.0, announce: Callable[[str], None] | None = None) -> int:
     """Run a team's MLflow tracking server in the foreground (see :func:`server_command`).
 
     MLflow creates or migrates the backend database's tables once, at start-up, before it
@@ -550,6 +550,9 @@ def server(backend_store_uri: str, artifacts_destination: str, port: int = 5000,
         See :func:`server_command`.
     grace : float, default=10.0
         Seconds between a forwarded signal and SIGKILL.
+    announce : callable, optional
+        Called with the server's URL once the arguments are valid and the port is free (a
+        port in use raises :class:`~mmrisk.exceptions.MMRiskError` first).
 
     Returns
     -------
@@ -558,6 +561,9 @@ def server(backend_store_uri: str, artifacts_destination: str, port: int = 5000,
     """
     cmd = server_command(backend_store_uri, artifacts_destination, port, host, workers=workers,
                          app_name=app_name)
+    _check_port_free(host, port)
+    if announce is not None:
+        announce(f"http://{host}:{port}")
     env = dict(os.environ)
     env.pop("MLFLOW_TRACKING_URI", None)  # the server is the store; it is nobody's client
     return run_server(cmd, env, grace=grace)
