@@ -9,6 +9,9 @@ net benefit with the ``dcurves`` package.
 from __future__ import annotations
 
 import json
+import re
+import shutil
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -196,3 +199,20 @@ def test_evaluating_on_the_development_data_is_called_apparent(trained_job, new_
     assert ext.run_id in rows and "development data" not in rows[ext.run_id]
     assert any("development data" in line and facts["data_fingerprint"] in line
                for line in rows.values())
+
+
+def test_cli_recalibrate_prints_wald_intervals_and_warns_on_few_events(trained_job, new_cohort,
+                                                                     tmp_path):
+    # a copy of the shared store: the new version must not change what other tests see
+    src = Path(trained_job["tracking_uri"].removeprefix("sqlite:///")).parent
+    shutil.copytree(src, tmp_path / "store")
+    uri = f"sqlite:///{tmp_path}/store/mlflow.db"
+    res = runner.invoke(app, ["recalibrate", "--model", trained_job["registered"], "--data",
+                              str(new_cohort), "--method", "slope", "--tracking-uri", uri])
+    assert res.exit_code == 0, res.output
+    version = re.search(r"version (\d+) \(parent", res.output).group(1)
+    info = load_model(f"models:/scoring-tiny/{version}", uri).meta["recalibration"]
+    text = " ".join(res.output.split())
+    s, se = info["slope"], info["slope_se"]
+    assert f"slope {s:.3f} [{s - 1.96 * se:.3f}, {s + 1.96 * se:.3f}]" in text
+    assert info["n_events"] < 100 and f"Note: {info['n_events']} events" in text

@@ -137,7 +137,20 @@ def recalibrate(
     except MMRiskError as e:
         fail(str(e))
     s = res.summary
+
+    def estimate(name: str) -> str:
+        value, se = s[name], s.get(f"{name}_se", float("nan"))
+        if se == se:  # a fitted parameter: its Wald 95% interval
+            return f"{name} {value:.3f} [{value - 1.96 * se:.3f}, {value + 1.96 * se:.3f}]"
+        return f"{name} {value:.3f} (fixed)"
+
     out.print(f"Recalibrated {model} ({res.method}) on {res.n_patients:,} patients, "
-              f"{res.n_events:,} events: intercept {s['intercept']:.3f}, slope {s['slope']:.3f}.")
+              f"{res.n_events:,} events: {estimate('intercept')}, {estimate('slope')} "
+              "(95% Wald intervals).")
+    if res.n_events < 100:
+        err.print(f"[bold yellow]Note:[/] {res.n_events} events: an update estimated on fewer "
+                  "than 100 events is imprecise (Collins, Ogundimu & Altman 2016 recommend at "
+                  "least 100, preferably 200, for validating a prognostic model); evaluate it "
+                  "on other patients before use.", highlight=False)
     out.print(f"Registered [bold]{res.name}[/] version {res.version} (parent version "
               f"{res.parent_version}): [bold]{res.uri}[/]")
