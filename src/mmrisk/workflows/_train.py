@@ -39,7 +39,7 @@ from mmrisk.evaluation import (
     subgroup_frame,
     subgroup_table,
 )
-from mmrisk.models import hazard_ratios, make_model, model_kind, model_size_bytes
+from mmrisk.models import hazard_ratios, make_model, model_kind, model_size_bytes, split_model
 from mmrisk.predict import learn_cutpoints, risk_groups, training_profile, unimputed_features
 from mmrisk.progress import Progress
 from mmrisk.report import (
@@ -182,6 +182,11 @@ def _model_params(spec, config: ExperimentConfig, fitted: Any) -> dict[str, Any]
         best = getattr(fitted, "best_params_", None)
         if best:
             params.update({f"best.{k}": v for k, v in best.items()})
+    final = split_model(fitted)[1]
+    if hasattr(final, "alpha_") and hasattr(final, "coef_"):
+        # the penalty the logged fit chose by its own inner CV (each CV fold chose its own)
+        params["chosen.alpha"] = f"{float(final.alpha_):.6g}"
+        params["chosen.n_nonzero_coefs"] = int(np.count_nonzero(final.coef_))
     return params
 
 
