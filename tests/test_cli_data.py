@@ -259,3 +259,21 @@ def test_validate_without_path_is_a_usage_error():
     result = invoke("data", "validate")
     assert result.exit_code == 2
     assert "Missing argument" in result.output
+
+
+def test_cohort_build_validates_a_whole_experiment_config(tmp_path):
+    """A typo outside the cohort block is found by cohort build, not later by train; a file
+    with only a cohort block stays valid."""
+    simulate_out = tmp_path / "sim"
+    assert invoke("data", "simulate", "--out", simulate_out, "--n", "60").exit_code == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ncohort: {landmark: lm_start}\nmodels: {cox: {kind: cox}}\n"
+                   "validation: {n_split: 3}\n")
+    res = invoke("cohort", "build", simulate_out, "--config", bad, "--out", tmp_path / "c.parquet")
+    assert res.exit_code == 1 and says(res, "validation.n_split")
+    assert "Traceback" not in res.output and not (tmp_path / "c.parquet").exists()
+    only = tmp_path / "only.yaml"
+    only.write_text("cohort: {landmark: lm_start}\n")
+    res = invoke("cohort", "build", simulate_out, "--config", only, "--out",
+                 tmp_path / "c.parquet")
+    assert res.exit_code == 0, res.output

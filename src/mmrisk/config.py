@@ -478,7 +478,8 @@ def load_cohort_spec(path: str | Path) -> CohortSpec:
     Parameters
     ----------
     path : str or pathlib.Path
-        A YAML config file; its other blocks are not validated.
+        A YAML config file: a whole experiment config (then validated as a whole, as ``train``
+        will, so a typo anywhere is found now) or only a ``cohort:`` (and ``horizons:``) block.
 
     Returns
     -------
@@ -488,15 +489,18 @@ def load_cohort_spec(path: str | Path) -> CohortSpec:
     Raises
     ------
     ConfigError
-        If the file is missing or is not a YAML mapping, or a key of the block is unknown or
-        has a wrong value; the message names the file and the key.
+        If the file is missing or is not a YAML mapping, or a key is unknown or has a wrong
+        value; the message names the file and the key.
     """
     path = Path(path)
     raw = _read_yaml(path)
     try:
-        return CohortSpec.model_validate(raw.get("cohort") or {})
+        spec = CohortSpec.model_validate(raw.get("cohort") or {})
     except ValidationError as e:
         raise _problems(path, e, "cohort.") from None
+    if set(raw) - {"cohort", "horizons"}:
+        load_config(path)
+    return spec
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
