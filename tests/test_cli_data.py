@@ -172,6 +172,7 @@ def test_report_csv_has_one_line_per_finding(tmp_path):
     report = tmp_path / "out" / "report.csv"
     result = invoke("data", "validate", with_change(tmp_path, _two_findings), "--report", report)
     assert result.exit_code == 1
+    assert says(result, f"Wrote every finding (2 rows) to {report}")
     rows = pd.read_csv(report, dtype=str, keep_default_na=False)
     assert list(rows.columns) == ["table", "row", "patient_id", "column", "value", "check",
                                   "severity", "message"]

@@ -120,6 +120,8 @@ def validate(
     except MMRiskError as e:
         fail(str(e))
     _print_findings(findings, path)
+    if report is not None:
+        out.print(f"Wrote every finding ({len(findings):,} rows) to {report}")
     if (findings["severity"] == "error").any():
         raise typer.Exit(code=1)
 
