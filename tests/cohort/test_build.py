@@ -208,6 +208,21 @@ def test_table1_counts_match_the_data(default_extract):
     assert age["Overall"].startswith(f"{np.median(c.data['age']):.3g} [")
 
 
+def test_table1_shows_indicators_as_counts(default_extract):
+    """A 0/1 indicator is n (%) of 1 among the non-missing, not a median of zeros and ones."""
+    c = build_cohort(default_extract, CohortSpec(landmark="lm_start"))
+    t1 = table1(c.data, c.features, "lm_group")
+    flags = [f for f in c.features if pd.api.types.is_numeric_dtype(c.data[f])
+             and c.data[f].dropna().isin([0, 1]).all() and c.data[f].notna().any()]
+    assert {"tandem_asct", "second_induction"} <= set(flags)
+    for f in flags:
+        values = c.data[f].dropna()
+        row = t1[t1["variable"] == f]
+        assert row["level"].tolist() == ["yes (1)", "missing"]
+        n1 = int((values == 1).sum())
+        assert row.iloc[0]["Overall"] == f"{n1:,} ({100 * n1 / len(values):.1f}%)"
+
+
 def test_flat_table_rows_are_used_or_excluded_with_a_reason():
     table = pd.DataFrame({"ptime": [5.0, None, 7.5, -1.0, 3.0], "pstat": [1, 0, 2, 1, "0"],
                           "age": [60, 61, 62, 63, 64], "split": ["train"] * 3 + ["test"] * 2})

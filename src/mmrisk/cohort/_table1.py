@@ -20,8 +20,25 @@ def _is_numeric(s: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
 
 
+def _is_indicator(s: pd.Series) -> bool:
+    """A 0/1 (or boolean) column: shown as n (%) of 1, not as a median of zeros and ones."""
+    if pd.api.types.is_bool_dtype(s):
+        return True
+    v = s.dropna()
+    return _is_numeric(s) and not v.empty and bool(v.isin([0, 1]).all())
+
+
+def _indicator(values: pd.Series) -> str:
+    v = values.dropna()
+    if v.empty:
+        return "—"
+    n = int((v.astype(float) == 1).sum())
+    return f"{n:,} ({100 * n / len(v):.1f}%)"
+
+
 def table1(data: pd.DataFrame, features: list[str], group: str | None) -> pd.DataFrame:
-    """Median [IQR] for numeric features, n (%) per level for the others, and missing n.
+    """Median [IQR] for numeric features, n (%) of 1 for 0/1 indicators, n (%) per level for
+    the others, and missing n.
 
     Parameters
     ----------
@@ -48,7 +65,10 @@ def table1(data: pd.DataFrame, features: list[str], group: str | None) -> pd.Dat
     for col in features:
         if col == group:
             continue
-        if _is_numeric(data[col]):
+        if _is_indicator(data[col]):
+            rows.append({"variable": col, "level": "yes (1)",
+                         **{k: _indicator(v[col]) for k, v in groups.items()}})
+        elif _is_numeric(data[col]):
             rows.append({"variable": col, "level": "median [IQR]",
                          **{k: _numeric(v[col]) for k, v in groups.items()}})
         else:
