@@ -8,10 +8,7 @@ itself checked against :func:`mmrisk.models.predict_cif_at` in test_train_compet
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import shutil
 import subprocess
 import urllib.request
 
@@ -19,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from servers import free_port, stop_process_group
+from spark_env import require_spark
 
 from mmrisk.exceptions import MMRiskError
 from mmrisk.predict import output_columns
@@ -78,13 +76,7 @@ def test_rest_server_returns_the_pyfunc_cif(cr_job, tmp_path):
 
 @pytest.fixture(scope="module")
 def spark():
-    missing = ("java is not on PATH" if shutil.which("java") is None else
-               "pyspark is not installed" if importlib.util.find_spec("pyspark") is None
-               else None)
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"Spark tests cannot run on CI: {missing}")
-        pytest.skip(f"Spark tests need Java 17+ and pyspark: {missing}")
+    require_spark()
     from mmrisk.workflows._spark import get_spark
 
     session = get_spark("local[2]")

@@ -6,15 +6,13 @@ which case their absence is a failure.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
 import sys
 
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from spark_env import require_spark
 
 from mmrisk.cohort import build_cohort
 from mmrisk.config import CohortSpec
@@ -26,21 +24,11 @@ pytestmark = pytest.mark.slow
 
 
 
-def _spark_missing() -> str | None:
-    if shutil.which("java") is None:
-        return "java is not on PATH"
-    if importlib.util.find_spec("pyspark") is None:
-        return "pyspark is not installed (pip install 'mmrisk[spark]')"
-    return None
 
 
 @pytest.fixture(scope="module")
 def spark():
-    missing = _spark_missing()
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"Spark tests cannot run on CI: {missing}")
-        pytest.skip(f"Spark tests need Java 17+ and pyspark: {missing}")
+    require_spark()
     from mmrisk.workflows._spark import get_spark
 
     session = get_spark("local[2]")

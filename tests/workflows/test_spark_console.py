@@ -8,13 +8,12 @@ starts. Run in a fresh process: only the first session of a process starts a JVM
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
+from spark_env import require_spark
 
 pytestmark = pytest.mark.slow
 
@@ -33,13 +32,7 @@ JVM_LINES = ("incubator", "log4j", "Setting default log level", "NativeCodeLoade
 
 
 def test_jvm_start_up_lines_go_to_the_log_file(tmp_path):
-    missing = ("java is not on PATH" if shutil.which("java") is None else
-               "pyspark is not installed" if importlib.util.find_spec("pyspark") is None
-               else None)
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"Spark tests cannot run on CI: {missing}")
-        pytest.skip(missing)
+    require_spark()
     log = tmp_path / "mmrisk.log"
     env = {k: v for k, v in os.environ.items() if k not in ("MMRISK_JVM_LOG", "PYSPARK_PYTHON")}
     env["MMRISK_LOG_FILE"] = str(log)

@@ -10,15 +10,12 @@ set, in which case their absence is a failure.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
-
 import numpy as np
 import pandas as pd
 import pytest
 from sksurv.linear_model import CoxPHSurvivalAnalysis
 from sksurv.util import Surv
+from spark_env import require_spark
 from typer.testing import CliRunner
 
 from mmrisk.cli import app
@@ -50,12 +47,6 @@ tracking: {{experiment: spark-tiny, registered_model: spark-tiny}}
 runner = CliRunner()
 
 
-def _spark_missing() -> str | None:
-    if shutil.which("java") is None:
-        return "java is not on PATH"
-    if importlib.util.find_spec("pyspark") is None:
-        return "pyspark is not installed (pip install 'mmrisk[spark]')"
-    return None
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +59,7 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def spark():
-    missing = _spark_missing()
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"Spark tests cannot run on CI: {missing}")
-        pytest.skip(f"Spark tests need Java 17+ and pyspark: {missing}")
+    require_spark()
     from mmrisk.workflows import get_spark
 
     session = get_spark("local[2]", conf={"spark.ui.showConsoleProgress": "false"})
