@@ -71,6 +71,7 @@ from mmrisk.evaluation._subgroups import (
     CentreHeterogeneity,
     centre_heterogeneity,
     subgroup_frame,
+    subgroup_levels,
     subgroup_table,
 )
 
@@ -121,6 +122,7 @@ __all__ = [
     "survival_sample_size",
     "random_effects_meta",
     "subgroup_frame",
+    "subgroup_levels",
     "subgroup_table",
     "time_dependent_auc",
 ]

@@ -20,7 +20,7 @@ Uno's C and the validity of the horizons use the censoring distribution of ``sur
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +50,7 @@ __all__ = [
     "CentreHeterogeneity",
     "centre_heterogeneity",
     "subgroup_frame",
+    "subgroup_levels",
     "subgroup_table",
 ]
 
@@ -185,6 +186,27 @@ def _level_order(labels: pd.Series) -> list[str]:
     return levels + ([_MISSING] if _MISSING in set(labels) else [])
 
 
+def subgroup_levels(groups: pd.DataFrame) -> Iterator[tuple[str, str, np.ndarray]]:
+    """Every subgroup of a label frame: variable, level and the positions of its rows.
+
+    Levels of each variable in sorted order, a missing label last as the level ``"missing"``.
+
+    Parameters
+    ----------
+    groups : DataFrame of shape (n_samples, n_variables)
+        Subgroup labels (e.g. :func:`subgroup_frame`).
+
+    Yields
+    ------
+    tuple of (str, str, ndarray)
+        ``(variable, level, positions)``; positions are 0-based row numbers of ``groups``.
+    """
+    for variable in groups.columns:
+        labels = _labels(groups[variable])
+        for level in _level_order(labels):
+            yield variable, level, np.flatnonzero(labels.to_numpy() == level)
+
+
 def subgroup_table(
     groups: pd.DataFrame,
     survival_test,
@@ -242,24 +264,19 @@ def subgroup_table(
     y_ref = survival_test if survival_train is None else survival_train
     names = ["cindex_harrell", "cindex_uno"] + [f"oe_{h}" for h in _horizon_labels(horizons)]
     rows = []
-    for variable in groups.columns:
-        labels = _labels(groups[variable]).reset_index(drop=True)
-        for level in _level_order(labels):
-            idx = np.flatnonzero(labels.to_numpy() == level)
-            n_events = int(event[idx].sum())
-            if n_events < min_events:
-                note = f"fewer than {min_events} events: not estimated"
-                rows += _group_rows(variable, level, idx.size, n_events, names, note=note)
-                continue
-            W = _replicates(idx.size, int(n_bootstrap), seed)
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                warnings.simplefilter("ignore")
-                values = _subgroup_values(
-                    y_ref, survival_test[idx], risk[idx], surv[idx], horizons, W
-                )
-            rows += _group_rows(
-                variable, level, idx.size, n_events, names, values, ci=confidence_level
-            )
+    for variable, level, idx in subgroup_levels(groups):
+        n_events = int(event[idx].sum())
+        if n_events < min_events:
+            note = f"fewer than {min_events} events: not estimated"
+            rows += _group_rows(variable, level, idx.size, n_events, names, note=note)
+            continue
+        W = _replicates(idx.size, int(n_bootstrap), seed)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            values = _subgroup_values(y_ref, survival_test[idx], risk[idx], surv[idx], horizons, W)
+        rows += _group_rows(
+            variable, level, idx.size, n_events, names, values, ci=confidence_level
+        )
     return pd.DataFrame(rows, columns=SUBGROUP_COLUMNS)
 
 

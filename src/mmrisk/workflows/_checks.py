@@ -173,7 +173,7 @@ def check_training_data(config: Any, cohort: Any, models: dict[str, Any],
         infinite or huge value (the message names the model, the input column, the row and
         the value).
     """
-    from mmrisk.models import COMPETING_MODEL_KINDS, model_kind
+    from mmrisk.workflows._runfacts import model_pipeline
 
     source = _source(config, extract_path)
     warn_few_replicates(config.validation.n_bootstrap)
@@ -181,8 +181,5 @@ def check_training_data(config: Any, cohort: Any, models: dict[str, Any],
     _check_horizons(list(config.horizons), cohort, source)
     flat = bool(config.data.table and extract_path is None)
     for name, model in models.items():
-        spec = config.models[name]
-        kind = COMPETING_MODEL_KINDS.get(spec.kind) or model_kind(spec.kind)
-        pipeline_name = kind.pipeline_for(spec.pipeline, config.pipeline)
-        _check_values(name, pipeline_name, model, cohort, source,
+        _check_values(name, model_pipeline(config, name), model, cohort, source,
                       (flat, config.data.id_column))

@@ -48,6 +48,7 @@ from mmrisk.evaluation import (
     cindex_wolbers,
     cumulative_incidence_at,
     subgroup_frame,
+    subgroup_levels,
 )
 from mmrisk.exceptions import MetricInputError, MMRiskError
 from mmrisk.models import predict_cif_at
@@ -208,24 +209,19 @@ def competing_subgroups(table: pd.DataFrame, y: np.ndarray, cif: np.ndarray,
     groups = subgroup_frame(table, subgroups=wanted).reset_index(drop=True)
     names = ["cindex_wolbers"] + [f"cif_oe_{int(h)}m" for h in horizons]
     rows = []
-    for variable in groups.columns:
-        labels = groups[variable].astype(object).where(groups[variable].notna(), "missing")
-        labels = labels.astype(str).to_numpy()
-        for level in sorted(set(labels) - {"missing"}) + (
-                ["missing"] if "missing" in set(labels) else []):
-            idx = np.flatnonzero(labels == level)
-            events = int(np.sum(y["event"][idx] == 1))
-            base = {"variable": variable, "level": level, "n": int(idx.size), "events": events}
-            if events < min_events:
-                rows += [{**base, "metric": m, "value": np.nan, "lo": np.nan, "hi": np.nan,
-                          "note": f"fewer than {min_events} events: not estimated"}
-                         for m in names]
-                continue
-            values = _subgroup_values(y[idx], cif[idx], horizons,
-                                      _bootstrap_indices(idx.size, int(n_bootstrap), seed))
-            lo, hi = _interval(values[1:], confidence_level)
-            rows += [{**base, "metric": m, "value": float(values[0, k]), "lo": float(lo[k]),
-                      "hi": float(hi[k]), "note": ""} for k, m in enumerate(names)]
+    for variable, level, idx in subgroup_levels(groups):
+        events = int(np.sum(y["event"][idx] == 1))
+        base = {"variable": variable, "level": level, "n": int(idx.size), "events": events}
+        if events < min_events:
+            rows += [{**base, "metric": m, "value": np.nan, "lo": np.nan, "hi": np.nan,
+                      "note": f"fewer than {min_events} events: not estimated"}
+                     for m in names]
+            continue
+        values = _subgroup_values(y[idx], cif[idx], horizons,
+                                  _bootstrap_indices(idx.size, int(n_bootstrap), seed))
+        lo, hi = _interval(values[1:], confidence_level)
+        rows += [{**base, "metric": m, "value": float(values[0, k]), "lo": float(lo[k]),
+                  "hi": float(hi[k]), "note": ""} for k, m in enumerate(names)]
     return pd.DataFrame(rows, columns=SUBGROUP_COLUMNS)
 
 

@@ -73,6 +73,7 @@ from mmrisk.report import (
     render_tripod_report,
 )
 from mmrisk.tracking import RUN_TYPE_TAG, LoadedModel, load_model, resolve_tracking_uri
+from mmrisk.workflows._runfacts import model_pipeline
 
 __all__ = ["build_report", "log_report", "report_data", "write_report"]
 
@@ -1046,10 +1047,10 @@ _SELECTING_KINDS = {"coxnet": "the elastic-net Cox model",
 def _pipelines(config: ExperimentConfig) -> list[str]:
     """The feature pipelines of the configured models, in config order."""
     out = []
-    for spec in config.models.values():
+    for name, spec in config.models.items():
         try:
-            pipe = model_kind(spec.kind).pipeline_for(spec.pipeline, config.pipeline)
-        except MMRiskError:
+            pipe = model_pipeline(config, name)
+        except MMRiskError:  # a kind no longer in the catalogue (an old run's config)
             pipe = spec.pipeline or config.pipeline
         if pipe not in out:
             out.append(pipe)

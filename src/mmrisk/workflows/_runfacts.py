@@ -17,7 +17,7 @@ from mmrisk.config import HOLDOUT_SCHEMES, ExperimentConfig
 from mmrisk.evaluation import DEFAULT_SUBGROUPS, CVResult, subgroup_frame
 
 __all__ = ["available_subgroups", "development_data", "evaluation_note", "final_fit_rows",
-           "leaderboard"]
+           "leaderboard", "model_pipeline"]
 
 
 def git_commit() -> str:
@@ -153,3 +153,30 @@ def evaluation_note(apparent: bool, development: bool) -> str:
         return ("this model was recalibrated on these data: its calibration here is apparent "
                 "(fitted on the same patients), not a validation")
     return ""
+
+
+def model_pipeline(config: ExperimentConfig, name: str) -> str:
+    """The feature pipeline of a configured model: its own, its kind's or the config's.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        The experiment config.
+    name : str
+        A key of ``config.models`` (a survival or a competing-risks kind).
+
+    Returns
+    -------
+    str
+        The pipeline's name or path.
+
+    Raises
+    ------
+    mmrisk.exceptions.ConfigError
+        If the model's kind is in neither catalogue.
+    """
+    from mmrisk.models import COMPETING_MODEL_KINDS, model_kind
+
+    spec = config.models[name]
+    kind = COMPETING_MODEL_KINDS.get(spec.kind) or model_kind(spec.kind)
+    return kind.pipeline_for(spec.pipeline, config.pipeline)

@@ -91,6 +91,7 @@ from mmrisk.workflows._runfacts import fit_tags as _fit_tags
 from mmrisk.workflows._runfacts import git_commit as _git_commit
 from mmrisk.workflows._runfacts import leaderboard as _leaderboard
 from mmrisk.workflows._runfacts import log_figure as _log_figure
+from mmrisk.workflows._runfacts import model_pipeline
 
 __all__ = ["competing_metric_names", "cross_validate_competing", "train_competing"]
 
@@ -439,8 +440,8 @@ def _child_run(name: str, spec: Any, config: ExperimentConfig, model: Any, cohor
                                 "outcome_kind": "cif", **_fit_tags(config, label)}) as run:
         fitted = clone(model).fit(X, y)
         train_risk = np.asarray(fitted.predict(X), float)
-        params = {"kind": spec.kind, "pipeline": COMPETING_MODEL_KINDS[spec.kind].pipeline_for(
-            spec.pipeline, config.pipeline), **{f"model.{k}": v for k, v in spec.params.items()}}
+        params = {"kind": spec.kind, "pipeline": model_pipeline(config, name),
+                  **{f"model.{k}": v for k, v in spec.params.items()}}
         mlflow.log_params(params)
         metrics = dict(cv.flat(name))
         for row in cv.differences[cv.differences["model"] == name].itertuples(index=False):
