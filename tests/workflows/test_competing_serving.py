@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from servers import free_port, stop_process_group
-from spark_env import require_spark
 
 from mmrisk.exceptions import MMRiskError
 from mmrisk.predict import output_columns
@@ -72,16 +71,6 @@ def test_rest_server_returns_the_pyfunc_cif(cr_job, tmp_path):
     finally:
         stop_process_group(proc, timeout=20)
     _same(pd.DataFrame(body["predictions"]), ref)
-
-
-@pytest.fixture(scope="module")
-def spark():
-    require_spark()
-    from mmrisk.workflows._spark import get_spark
-
-    session = get_spark("local[2]")
-    yield session
-    session.stop()
 
 
 def test_spark_engine_returns_the_pyfunc_cif(cr_job, spark):

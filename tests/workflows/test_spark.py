@@ -12,7 +12,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from spark_env import require_spark
 
 from mmrisk.cohort import build_cohort
 from mmrisk.config import CohortSpec
@@ -21,19 +20,6 @@ from mmrisk.registry import read_extract
 from mmrisk.tracking import load_model
 
 pytestmark = pytest.mark.slow
-
-
-
-
-
-@pytest.fixture(scope="module")
-def spark():
-    require_spark()
-    from mmrisk.workflows._spark import get_spark
-
-    session = get_spark("local[2]")
-    yield session
-    session.stop()
 
 
 def _features(trained_job, uri):

@@ -237,6 +237,8 @@ def _figures(ev: EvaluationCohort, pred: Predictions, horizons: list[int], dc: p
 def _facts(ev: EvaluationCohort, loaded: Any, source: dict, horizons: list[int],
            n_bootstrap: int, apparent: bool) -> dict[str, Any]:
     t, e = ev.y["time"], ev.y["event"]
+    # a model recalibrated on these data: its calibration note says what is apparent
+    development = not apparent and development_data(source, ev.fingerprint)
     return {
         "model_uri": loaded.uri, "registered_model": source.get("name"),
         "model_version": source.get("version"), "source_run_id": source.get("run_id"),
@@ -246,10 +248,8 @@ def _facts(ev: EvaluationCohort, loaded: Any, source: dict, horizons: list[int],
         "median_follow_up_months": float(np.median(t)), "max_follow_up_months": float(np.max(t)),
         "horizons": horizons, "n_bootstrap": n_bootstrap,
         "apparent_calibration": apparent,
-        # a model recalibrated on these data: its calibration note says what is apparent
-        "development_data": not apparent and development_data(source, ev.fingerprint),
-        "note": evaluation_note(apparent, not apparent and development_data(source,
-                                                                            ev.fingerprint)),
+        "development_data": development,
+        "note": evaluation_note(apparent, development),
     }
 
 

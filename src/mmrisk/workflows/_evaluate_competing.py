@@ -228,6 +228,7 @@ def competing_subgroups(table: pd.DataFrame, y: np.ndarray, cif: np.ndarray,
 def _facts(ev: Any, loaded: Any, source: dict, horizons: list[int],
            n_bootstrap: int) -> dict[str, Any]:
     t, code = ev.y["time"], ev.y["event"]
+    development = development_data(source, ev.fingerprint)
     return {
         "model_uri": loaded.uri, "registered_model": source.get("name"),
         "model_version": source.get("version"), "source_run_id": source.get("run_id"),
@@ -240,8 +241,8 @@ def _facts(ev: Any, loaded: Any, source: dict, horizons: list[int],
         "median_follow_up_months": float(np.median(t)), "max_follow_up_months": float(np.max(t)),
         "horizons": horizons, "n_bootstrap": n_bootstrap,
         "apparent_calibration": False,
-        "development_data": development_data(source, ev.fingerprint),
-        "note": evaluation_note(False, development_data(source, ev.fingerprint)),
+        "development_data": development,
+        "note": evaluation_note(False, development),
     }
 
 
