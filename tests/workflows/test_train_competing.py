@@ -16,6 +16,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from cr_job import simulate_competing
 from mlflow.tracking import MlflowClient
 
 from mmrisk.cohort import competing_outcome
@@ -53,18 +54,6 @@ tracking: {{experiment: cr-tiny, registered_model: cr-tiny, select_metric: cv_ci
 """
 
 
-def _simulate(n: int = 240, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    x1, x2, x3 = rng.normal(size=n), rng.binomial(1, 0.5, n), rng.normal(size=n)
-    t1 = rng.exponential(1 / (0.03 * np.exp(0.8 * x1 + 0.6 * x2)))
-    t2 = rng.exponential(1 / (0.012 * np.exp(0.7 * x3)))
-    c = rng.uniform(10, 80, n)
-    t = np.minimum.reduce([t1, t2, c])
-    status = np.select([t == t1, t == t2], [1, 2], 0)
-    return pd.DataFrame({"pid": [f"P{i:04d}" for i in range(n)], "x1": x1, "x2": x2, "x3": x3,
-                         "t": np.round(t, 3), "status": status})
-
-
 def _brute_wolbers(code: np.ndarray, time: np.ndarray, risk: np.ndarray, tau: float) -> float:
     """Pairs (i, j): i progresses at T_i <= tau and j is known free of progression at T_i
     (later time, censored at the same time, or died without progression at any time)."""
@@ -83,7 +72,7 @@ def _brute_wolbers(code: np.ndarray, time: np.ndarray, risk: np.ndarray, tau: fl
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
     root = tmp_path_factory.mktemp("cr-job")
-    table = _simulate()
+    table = simulate_competing()
     path = root / "table.csv"
     table.to_csv(path, index=False)
     cfg_path = root / "cr.yaml"
@@ -237,7 +226,7 @@ def test_score_writes_cif_columns(job, tmp_path):
 
 
 def test_flat_table_bad_codes_name_the_rows(tmp_path):
-    table = _simulate(60, seed=1)
+    table = simulate_competing(60, seed=1)
     table.loc[[4, 17], "status"] = [3, -1]
     path = tmp_path / "bad.csv"
     table.to_csv(path, index=False)
@@ -249,7 +238,7 @@ def test_flat_table_bad_codes_name_the_rows(tmp_path):
 
 def test_horizons_beyond_follow_up_and_unusable_values_are_refused(tmp_path, caplog):
     """The checks of a survival train apply to a competing-risks train too, before any fit."""
-    table = _simulate(60, seed=1)
+    table = simulate_competing(60, seed=1)
     path = tmp_path / "t.csv"
     table.to_csv(path, index=False)
     cfg = tmp_path / "c.yaml"
@@ -297,7 +286,7 @@ def test_config_refuses_mismatched_kinds_metrics_and_sources(tmp_path):
 
 
 def test_bootstrap_wolbers_equals_cindex_wolbers_on_resampled_rows():
-    table = _simulate(120, seed=4)
+    table = simulate_competing(120, seed=4)
     y = competing_outcome(table["status"], np.round(table["t"]))  # rounded: tied times
     rng = np.random.default_rng(0)
     risk = np.round(rng.normal(size=120) + table["x1"].to_numpy(), 1)  # tied risks
